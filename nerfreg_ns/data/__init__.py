@@ -1,0 +1,1 @@
+"""Datasets in and out: meshes, the procedural part, rendering, nerfstudio and BOP formats."""

@@ -1,0 +1,119 @@
+"""Scoring a registration (and a reconstruction) against a case's truth.json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nerfreg_ns.data.mesh import SurfaceDistance, load_mesh, sample_surface
+from nerfreg_ns.data.synth import UNIT_TO_MM
+from nerfreg_ns.data.truth import Truth
+from nerfreg_ns.errors import NerfregError
+from nerfreg_ns.geometry import metrics
+from nerfreg_ns.geometry.transforms import apply, check_rigid, invert
+from nerfreg_ns.io_utils import read_json
+
+DIAMETER_MISMATCH = 0.05  # relative; larger means another object or another unit
+
+
+def read_registration(path: Path, truth: Truth) -> np.ndarray:
+    """Reads T_seq1_seq2 from a registration (or truth) JSON and checks it belongs to `truth`'s case."""
+    data = read_json(path, "registration file")
+    if not isinstance(data, dict) or "T_seq1_seq2" not in data:
+        raise NerfregError(f"{path}: no 'T_seq1_seq2' in the registration file")
+    T = check_rigid(data["T_seq1_seq2"], f"{path} T_seq1_seq2")
+    case_id = data.get("case_id")
+    if case_id is not None and str(case_id) != truth.case_id:
+        raise NerfregError(f"{truth.path} is the truth of another case (case_id {truth.case_id}, registration has {case_id})")
+    obj = data.get("object") or {}
+    if "name" in obj and obj["name"] != truth.object_name:
+        raise NerfregError(f"{truth.path} is the truth of another object ('{truth.object_name}', registration is of '{obj['name']}')")
+    if "diameter" in obj and abs(float(obj["diameter"]) / truth.diameter - 1) > DIAMETER_MISMATCH:
+        raise NerfregError(
+            f"{truth.path} is of another object or unit: diameter {truth.diameter:.4g} vs {float(obj['diameter']):.4g} in the registration"
+        )
+    return T
+
+
+class TruthModel:
+    """The truth's model, sampled once, with exact distances to its surface (object frame)."""
+
+    def __init__(self, truth: Truth, samples: int = 20000, seed: int = 0) -> None:
+        self.truth = truth
+        self.mesh = load_mesh(truth.model_path)
+        self.points_obj, _ = sample_surface(self.mesh, samples, seed)
+        self.distance_obj = SurfaceDistance(self.mesh)
+
+
+def evaluate_registration(T_est: np.ndarray, model: TruthModel) -> dict[str, Any]:
+    """All pose metrics of an estimated T_seq1_seq2; lengths in the truth's unit and as fractions of d."""
+    truth, d = model.truth, model.truth.diameter
+    T_gt = truth.T_seq1_seq2
+    T_seq2_obj = truth.T_seq2_obj
+    pts_seq2 = apply(T_seq2_obj, model.points_obj)
+    T_obj_seq2 = invert(T_seq2_obj)
+    surf = metrics.surface_error(T_est, T_gt, pts_seq2, lambda p: model.distance_obj(apply(T_obj_seq2, p)))
+    add, adds = metrics.add(T_est, T_gt, pts_seq2), metrics.adds(T_est, T_gt, pts_seq2)
+    centre_seq2 = apply(T_seq2_obj, model.mesh.bounds.mean(axis=0, keepdims=True))[0]
+    t_err = metrics.translation_error(T_est, T_gt, centre_seq2)
+    surf_frac = surf / d
+    return {
+        "object": truth.object_name,
+        "unit": truth.unit,
+        "diameter": d,
+        "rotation_error_deg": metrics.rotation_error_deg(T_est, T_gt),
+        "translation_error": t_err,
+        "translation_error_frac": t_err / d,
+        "add_frac": add / d,
+        "adds_frac": adds / d,
+        "surface_error": surf,
+        "surface_error_frac": surf_frac,
+        "success": bool(surf_frac < metrics.SUCCESS_SURFACE_ERROR),
+        "add_success": bool(add / d < 0.1),
+        "adds_below_0.1d": bool(adds / d < 0.1),
+    }
+
+
+def load_points(path: Path, samples: int = 20000, seed: int = 0) -> np.ndarray:
+    """Points (N, 3) of a PLY/OBJ/STL: a mesh is sampled on its surface, a cloud used as it is."""
+    import trimesh
+
+    path = Path(path)
+    if not path.is_file():
+        raise NerfregError(f"reconstruction file not found: {path}")
+    try:
+        geom = trimesh.load(path, process=False)
+    except Exception as e:
+        raise NerfregError(f"cannot read reconstruction {path}: {type(e).__name__}") from None
+    if isinstance(geom, trimesh.Trimesh) and len(geom.faces):
+        return sample_surface(geom, samples, seed)[0]
+    pts = np.asarray(getattr(geom, "vertices", np.zeros((0, 3))), float)
+    if len(pts) == 0:
+        raise NerfregError(f"no points in reconstruction {path}")
+    return pts
+
+
+def evaluate_reconstruction(recon_points: np.ndarray, model: TruthModel, frame: str) -> dict[str, Any]:
+    """Chamfer distance (both directions) between a reconstruction in `frame` and the model."""
+    truth, d = model.truth, model.truth.diameter
+    T_frame_obj = {"seq1": truth.T_seq1_obj, "seq2": truth.T_seq2_obj, "obj": np.eye(4)}[frame]
+    cad = apply(T_frame_obj, model.points_obj)
+    extent = np.linalg.norm(np.ptp(recon_points, axis=0))
+    if not (0.2 * d < extent < 5 * d):
+        raise NerfregError(
+            f"the reconstruction (extent {extent:.4g}) does not match the truth's object (diameter {d:.4g} {truth.unit}): another object or unit?"
+        )
+    ch = metrics.chamfer(recon_points, cad)
+    to_mm = UNIT_TO_MM.get(truth.unit, float("nan"))
+    return {
+        "frame": frame,
+        "recon_to_model_mm": ch["a_to_b"] * to_mm,
+        "model_to_recon_mm": ch["b_to_a"] * to_mm,
+        "chamfer_mm": ch["mean"] * to_mm,
+        "recon_to_model_frac": ch["a_to_b"] / d,
+        "model_to_recon_frac": ch["b_to_a"] / d,
+        "chamfer_frac": ch["mean"] / d,
+        "recon_points": int(len(recon_points)),
+    }

@@ -1,0 +1,1 @@
+"""Pure, typed geometry: rigid transforms, camera conventions, metrics. numpy only."""
