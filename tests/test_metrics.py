@@ -1,0 +1,41 @@
+import numpy as np
+import pytest
+import trimesh
+
+from nerfreg_ns.data.mesh import SurfaceDistance, sample_surface
+from nerfreg_ns.geometry import metrics
+from nerfreg_ns.geometry.transforms import axis_angle_to_R, make_T
+
+
+def test_chamfer_of_a_shifted_cloud():
+    rng = np.random.default_rng(0)
+    a = rng.uniform(size=(500, 3))
+    # a lattice shifted by far less than its spacing: every nearest neighbour is its own shifted point
+    grid = np.stack(np.meshgrid(*[np.arange(5.0)] * 3), -1).reshape(-1, 3)
+    ch = metrics.chamfer(grid, grid + [0.1, 0, 0])
+    assert ch["a_to_b"] == pytest.approx(0.1) and ch["b_to_a"] == pytest.approx(0.1)
+    assert metrics.chamfer(a, a)["mean"] == 0.0
+
+
+def test_surface_error_sees_symmetry_but_add_does_not():
+    box = trimesh.creation.box(extents=[4.0, 2.0, 1.0])
+    pts, _ = sample_surface(box, 4000, seed=1)
+    dist = SurfaceDistance(box)
+    T_gt = make_T(axis_angle_to_R([0, 1, 0], 0.3), [1.0, 2.0, 3.0])
+    flip = make_T(axis_angle_to_R([0, 0, 1], np.pi), [0, 0, 0])  # a true symmetry of the box
+    T_est = T_gt @ flip
+    # distances measured in seq2's frame, where the box sits at the origin here
+    assert metrics.surface_error(T_est, T_gt, pts, dist) < 1e-4
+    assert metrics.rotation_error_deg(T_est, T_gt) == pytest.approx(180.0)
+    assert metrics.add(T_est, T_gt, pts) > 0.5
+    # a quarter turn is no symmetry of a 4x2x1 box
+    quarter = make_T(axis_angle_to_R([0, 0, 1], np.pi / 2), [0, 0, 0])
+    assert metrics.surface_error(T_gt @ quarter, T_gt, pts, dist) > 0.1
+
+
+def test_add_of_a_pure_translation_is_its_length():
+    pts = np.random.default_rng(2).normal(size=(100, 3))
+    T_gt = make_T(np.eye(3), [0, 0, 0])
+    T_est = make_T(np.eye(3), [0.3, 0.4, 0])
+    assert metrics.add(T_est, T_gt, pts) == pytest.approx(0.5)
+    assert metrics.translation_error(T_est, T_gt, np.zeros(3)) == pytest.approx(0.5)
