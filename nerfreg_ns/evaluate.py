@@ -95,11 +95,39 @@ def load_points(path: Path, samples: int = 20000, seed: int = 0) -> np.ndarray:
     return pts
 
 
-def evaluate_reconstruction(recon_points: np.ndarray, model: TruthModel, frame: str) -> dict[str, Any]:
-    """Chamfer distance (both directions) between a reconstruction in `frame` and the model."""
+def visible_model_points(model: TruthModel, sequence: str, max_points: int = 50000) -> np.ndarray:
+    """Model surface points (N, 3), object frame, that the views of `sequence` (seq1/seq2) see.
+
+    Renders the model through the sequence's recorded cameras and back-projects the depth.
+    """
+    from nerfreg_ns.data.nerfstudio_io import read_nerfstudio_dataset
+    from nerfreg_ns.data.render import Renderer
+    from nerfreg_ns.geometry.cameras import c2w_opengl_to_opencv
+
+    truth = model.truth
+    ds = read_nerfstudio_dataset(truth.path.parent / sequence, check_masks=False)
+    T_obj_seq = invert(truth.T_seq1_obj if sequence == "seq1" else truth.T_seq2_obj)
+    renderer = Renderer(model.mesh)
+    pts = []
+    for f in ds.frames:
+        T_obj_cam = T_obj_seq @ c2w_opengl_to_opencv(f.T_world_camgl)
+        view = renderer.render(f.K, T_obj_cam, f.width, f.height)
+        v, u = np.nonzero(view.mask)
+        rays = np.stack([u + 0.5, v + 0.5, np.ones_like(u, float)], 1) @ np.linalg.inv(f.K).T
+        pts.append(apply(T_obj_cam, rays * view.depth[v, u][:, None]))
+    pts_all = np.concatenate(pts)
+    keep = np.random.default_rng(0).permutation(len(pts_all))[:max_points]
+    return pts_all[keep]
+
+
+def evaluate_reconstruction(recon_points: np.ndarray, model: TruthModel, frame: str,
+                            visible_from: str | None = None) -> dict[str, Any]:
+    """Chamfer distance (both directions) between a reconstruction in `frame` and the model:
+    its whole surface, or only what the views of `visible_from` (seq1/seq2) see."""
     truth, d = model.truth, model.truth.diameter
     T_frame_obj = {"seq1": truth.T_seq1_obj, "seq2": truth.T_seq2_obj, "obj": np.eye(4)}[frame]
-    cad = apply(T_frame_obj, model.points_obj)
+    model_pts = visible_model_points(model, visible_from) if visible_from else model.points_obj
+    cad = apply(T_frame_obj, model_pts)
     extent = np.linalg.norm(np.ptp(recon_points, axis=0))
     if not (0.2 * d < extent < 5 * d):
         raise NerfregError(
@@ -109,6 +137,7 @@ def evaluate_reconstruction(recon_points: np.ndarray, model: TruthModel, frame: 
     to_mm = UNIT_TO_MM.get(truth.unit, float("nan"))
     return {
         "frame": frame,
+        "model_surface": f"visible from {visible_from}" if visible_from else "whole",
         "recon_to_model_mm": ch["a_to_b"] * to_mm,
         "model_to_recon_mm": ch["b_to_a"] * to_mm,
         "chamfer_mm": ch["mean"] * to_mm,

@@ -23,6 +23,8 @@ class EvalConfig:
     """A reconstructed model (PLY/OBJ/STL, points or mesh) to compare with the CAD model."""
     recon_frame: Literal["seq1", "seq2", "obj"] = "seq1"
     """Frame the reconstruction is expressed in."""
+    visible_from: Optional[Literal["seq1", "seq2"]] = None
+    """Compare the reconstruction with the part of the model these views see (default: all of it)."""
     out: Optional[Path] = None
     """Write the results as JSON here."""
     samples: int = 20000
@@ -48,7 +50,7 @@ def main(cfg: EvalConfig) -> int:
     if T_est is not None:
         result["registration"] = {"file": str(cfg.registration), **evaluate_registration(T_est, model)}
     if recon is not None:
-        result["reconstruction"] = {"file": str(cfg.recon), **evaluate_reconstruction(recon, model, cfg.recon_frame)}
+        result["reconstruction"] = {"file": str(cfg.recon), **evaluate_reconstruction(recon, model, cfg.recon_frame, cfg.visible_from)}
     if cfg.out:
         write_json_atomic(cfg.out, result)
 
@@ -57,7 +59,7 @@ def main(cfg: EvalConfig) -> int:
     table.add_column("value", justify="right")
     for section in ("registration", "reconstruction"):
         for key, value in result.get(section, {}).items():
-            if key in ("file", "object", "unit", "diameter", "frame"):
+            if key in ("file", "object", "unit", "diameter", "frame", "model_surface"):
                 continue
             text = f"{value:.4f}" if isinstance(value, float) else str(value)
             table.add_row(f"{section[:5]}. {key}", text)

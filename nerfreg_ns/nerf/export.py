@@ -1,0 +1,132 @@
+"""Export a trained nerfreg-feature run in the input dataset's own frame and units.
+
+The surface cloud comes from rendering every training view (expected depth where the object
+mask and the accumulation agree), with normals from the density gradient and keys from the key
+head; the mesh from marching cubes on the density grid. nerfstudio's dataparser centring and
+scaling are undone: p_input = T^-1 (p_ns / scale).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.progress import track
+
+from nerfreg_ns.errors import NerfregError
+from nerfreg_ns.geometry.transforms import apply, invert, rotate
+from nerfreg_ns.io_utils import write_bytes_atomic, write_json_atomic
+
+
+@dataclass
+class SurfaceExport:
+    """Points (N, 3), unit normals (N, 3), keys (N, E), colours (N, 3) in [0, 1], input frame."""
+
+    points: np.ndarray
+    normals: np.ndarray
+    keys: np.ndarray
+    colors: np.ndarray
+    meta: dict
+
+
+def load_run(config_path: Path):
+    """Loads a run's pipeline for inference; a clear error for a missing or foreign config."""
+    from nerfstudio.utils.eval_utils import eval_setup
+
+    import nerfreg_ns.nerf  # noqa: F401  (checkpoint allow-list)
+
+    config_path = Path(config_path)
+    if not config_path.is_file():
+        raise NerfregError(f"run config not found: {config_path}")
+    _, pipeline, _, step = eval_setup(config_path, test_mode="inference")
+    model = pipeline.model
+    if not hasattr(model, "key_head") or not hasattr(pipeline, "render_surface"):
+        raise NerfregError(f"{config_path} is not a nerfreg-feature run (no key head)")
+    pipeline.eval()
+    return pipeline, step
+
+
+def ns_to_input(pipeline) -> np.ndarray:
+    """T_input_ns (4, 4) similarity as (R|t) applied after dividing by scale: returns (T_ns_input_rigid, scale)."""
+    out = pipeline.datamanager.train_dataparser_outputs
+    T = np.eye(4)
+    T[:3, :] = out.dataparser_transform.cpu().numpy()
+    return T, float(out.dataparser_scale)
+
+
+def _voxel_unique(points: np.ndarray, voxel: float) -> np.ndarray:
+    keys = np.floor(points / voxel).astype(np.int64)
+    _, first = np.unique(keys, axis=0, return_index=True)
+    return np.sort(first)
+
+
+@torch.no_grad()
+def export_surface(pipeline, voxel_frac: float = 0.004) -> SurfaceExport:
+    """The surface seen by the training views, merged on a voxel grid of `voxel_frac` x box size."""
+    pts, nrm, keys, cols = [], [], [], []
+    n = len(pipeline.datamanager.train_dataset)
+    for i in track(range(n), description="rendering surface points", transient=True):
+        r = pipeline.render_surface(i)
+        valid = r["fg"] & (r["acc"] > 0.5)
+        pts.append(r["points"][valid].cpu())
+        nrm.append(r["normals"][valid].cpu())
+        keys.append(r["keys"][valid].cpu())
+        cols.append(r["rgb"][valid].cpu())
+    if not sum(len(p) for p in pts):
+        raise NerfregError("the field renders no surface: was the run trained?")
+    p_ns = torch.cat(pts).numpy().astype(np.float64)
+    T_ns_in, scale = ns_to_input(pipeline)
+    T_in_ns = invert(T_ns_in)
+    p_in = apply(T_in_ns, p_ns / scale)
+    n_in = rotate(T_in_ns, torch.cat(nrm).numpy().astype(np.float64))
+    n_in /= np.linalg.norm(n_in, axis=1, keepdims=True).clip(1e-9)
+    aabb = pipeline.model.hull_aabb.cpu().numpy()
+    keep = _voxel_unique(p_in, voxel_frac * float(aabb[1, 0] - aabb[0, 0]) / scale)
+    meta = dict(pipeline.datamanager.train_dataparser_outputs.metadata.get("nerfreg", {}) or {})
+    return SurfaceExport(p_in[keep], n_in[keep], torch.cat(keys).numpy()[keep], torch.cat(cols).numpy()[keep], meta)
+
+
+@torch.no_grad()
+def export_mesh(pipeline, level: float = 1.0):
+    """Marching cubes on the density grid (density per voxel length `level`), input frame."""
+    import trimesh
+    from skimage.measure import marching_cubes
+
+    model = pipeline.model
+    sigma = torch.nn.functional.softplus(model.field.density[0, 0]).cpu().numpy()  # [z, y, x]
+    if sigma.max() <= level:
+        raise NerfregError("the density never reaches the surface level: was the run trained?")
+    verts, faces, _, _ = marching_cubes(sigma, level=level)
+    res = sigma.shape[0]
+    aabb = model.hull_aabb.cpu().numpy()
+    xyz = verts[:, ::-1] / (res - 1) * (aabb[1] - aabb[0]) + aabb[0]  # align_corners grid
+    T_ns_in, scale = ns_to_input(pipeline)
+    mesh = trimesh.Trimesh(apply(invert(T_ns_in), xyz / scale), faces[:, ::-1], process=True)
+    return mesh
+
+
+def write_point_ply(path: Path, points: np.ndarray, normals: np.ndarray, colors: np.ndarray) -> None:
+    """Binary little-endian PLY with float xyz, float normals, uchar colours (readable by Open3D)."""
+    n = len(points)
+    header = (
+        "ply\nformat binary_little_endian 1.0\n"
+        f"element vertex {n}\n"
+        "property float x\nproperty float y\nproperty float z\n"
+        "property float nx\nproperty float ny\nproperty float nz\n"
+        "property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n"
+    )
+    rec = np.zeros(n, dtype=[("p", "<f4", 3), ("n", "<f4", 3), ("c", "u1", 3)])
+    rec["p"], rec["n"] = points, normals
+    rec["c"] = (np.clip(colors, 0, 1) * 255 + 0.5).astype(np.uint8)
+    write_bytes_atomic(Path(path), header.encode() + rec.tobytes())
+
+
+def write_export(out_dir: Path, surface: SurfaceExport, mesh, extra_meta: dict) -> None:
+    """surface.ply, surface.npz (points, normals, keys, colors), mesh.ply, export.json."""
+    write_point_ply(out_dir / "surface.ply", surface.points, surface.normals, surface.colors)
+    np.savez_compressed(out_dir / "surface.npz", points=surface.points, normals=surface.normals,
+                        keys=surface.keys, colors=surface.colors)
+    write_bytes_atomic(out_dir / "mesh.ply", mesh.export(file_type="ply"))
+    write_json_atomic(out_dir / "export.json", {**surface.meta, **extra_meta, "points": len(surface.points)})

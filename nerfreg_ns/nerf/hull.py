@@ -1,0 +1,100 @@
+"""Visual hull from masks, and where each ray crosses it.
+
+Empty space carved from the silhouettes is the cheapest prior a masked object capture offers:
+samples go only where the object can be, so a ray that misses the hull costs nothing.
+Coordinates here are nerfstudio's (after the dataparser transform); cameras are OpenGL.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def carve(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, res: int, min_views: int = 3) -> Tensor:
+    """Occupancy (res, res, res) bool, indexed [x, y, z], of the voxels of `aabb` (2, 3) whose
+    centres project inside every mask (H, W) bool that sees them, and that at least
+    `min_views` cameras see (space no camera looks at is not the object's).
+
+    c2w (N, 3, 4) OpenGL camera-to-world, K (N, 3, 3). Only surviving voxels are tested
+    against the next view, so the work shrinks as carving proceeds.
+    """
+    dev = aabb.device
+    axes = [torch.linspace(0, 1, res + 1, device=dev)[:-1] + 0.5 / res for _ in range(3)]
+    grid = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
+    pts = aabb[0] + grid * (aabb[1] - aabb[0])
+    alive = torch.arange(len(pts), device=dev)
+    seen_count = torch.zeros(len(pts), dtype=torch.int32, device=dev)
+    for i, mask in enumerate(masks):
+        R, t = c2w[i, :3, :3], c2w[i, :3, 3]
+        h, w = mask.shape
+        p = (pts[alive] - t) @ R  # world -> OpenGL camera
+        z = -p[:, 2]
+        u = K[i, 0, 0] * p[:, 0] / z + K[i, 0, 2]
+        v = -K[i, 1, 1] * p[:, 1] / z + K[i, 1, 2]
+        seen = (z > 0) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
+        ui, vi = u.clamp(0, w - 1).long(), v.clamp(0, h - 1).long()
+        inside = mask.to(dev)[vi, ui]
+        seen_count[alive] += seen.int()
+        alive = alive[~seen | inside]
+    occ = torch.zeros(len(pts), dtype=torch.bool, device=dev)
+    occ[alive] = True
+    occ &= seen_count >= min(min_views, len(masks))
+    return occ.reshape(res, res, res)
+
+
+def dilate(occ: Tensor, voxels: int = 1) -> Tensor:
+    """Grows an occupancy grid (R, R, R) bool by `voxels` in every direction."""
+    k = 2 * voxels + 1
+    return F.max_pool3d(occ[None, None].float(), k, stride=1, padding=voxels)[0, 0] > 0
+
+
+def visual_hull(c2w: Tensor, K: Tensor, masks: list[Tensor], res: int, margin_voxels: int = 2) -> tuple[Tensor, Tensor]:
+    """Coarse-to-fine hull: carve [-1, 1]^3 at 64^3, shrink the box to what is left, carve again.
+
+    Returns (aabb (2, 3), occupancy (res, res, res) bool [x, y, z]) with a safety margin.
+    """
+    box = torch.tensor([[-1.0] * 3, [1.0] * 3], device=c2w.device)
+    coarse = carve(c2w, K, masks, box, 64)
+    if not coarse.any():
+        raise ValueError("the masks carve away everything: poses and masks disagree")
+    idx = coarse.nonzero()
+    size = (box[1] - box[0]) / 64
+    lo = box[0] + (idx.min(0).values - margin_voxels) * size
+    hi = box[0] + (idx.max(0).values + 1 + margin_voxels) * size
+    centre, half = (lo + hi) / 2, (hi - lo).max() / 2  # cubic, so voxels are isotropic
+    aabb = torch.stack([centre - half, centre + half])
+    return aabb, dilate(carve(c2w, K, masks, aabb, res), 1)
+
+
+def ray_box(origins: Tensor, dirs: Tensor, aabb: Tensor) -> tuple[Tensor, Tensor]:
+    """Slab test: entry and exit distances (N,) of rays (N, 3) with a box; t_far < t_near on a miss."""
+    inv = 1.0 / torch.where(dirs.abs() < 1e-9, torch.full_like(dirs, 1e-9), dirs)
+    t0, t1 = (aabb[0] - origins) * inv, (aabb[1] - origins) * inv
+    near = torch.minimum(t0, t1).amax(-1).clamp(min=0)
+    far = torch.maximum(t0, t1).amin(-1)
+    return near, far
+
+
+@torch.no_grad()
+def ray_hull_interval(origins: Tensor, dirs: Tensor, aabb: Tensor, occ: Tensor, steps: int) -> tuple[Tensor, Tensor, Tensor]:
+    """First and last distance (N,) where rays (N, 3) are in the hull, and whether they hit it (N,).
+
+    Marches `steps` points across the box and looks the occupancy up by index.
+    """
+    near, far = ray_box(origins, dirs, aabb)
+    res = occ.shape[0]
+    s = (torch.arange(steps, device=origins.device) + 0.5) / steps
+    t = near[:, None] + (far - near).clamp(min=0)[:, None] * s  # (N, S)
+    p = origins[:, None] + dirs[:, None] * t[..., None]
+    ijk = ((p - aabb[0]) / (aabb[1] - aabb[0]) * res).long().clamp(0, res - 1)
+    inside = occ[ijk[..., 0], ijk[..., 1], ijk[..., 2]] & (far > near)[:, None]
+    hit = inside.any(1)
+    first = torch.where(inside, s, torch.full_like(s, 2.0)).amin(1)
+    last = torch.where(inside, s, torch.full_like(s, -1.0)).amax(1)
+    pad = 1.0 / steps
+    span = (far - near).clamp(min=0)
+    t_in = near + (first - pad).clamp(0, 1) * span
+    t_out = near + (last + pad).clamp(0, 1) * span
+    return t_in, t_out, hit

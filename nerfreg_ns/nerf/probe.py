@@ -1,0 +1,82 @@
+"""Measuring how useful a run's queries and keys are, against known surface points.
+
+For each foreground pixel of a view, its query is matched to the keys of the run's own
+reconstructed surface; the match is right when the matched surface point lies within a
+threshold of the pixel's true surface point (optionally up to the object's symmetries).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from nerfreg_ns.embedding.crops import crop, square_box
+from nerfreg_ns.embedding.infonce import nearest_key_accuracy, symmetric_nearest_key_accuracy
+from nerfreg_ns.geometry.transforms import apply, invert
+
+
+@dataclass
+class ProbeView:
+    """An image (H, W, 3) uint8, its object mask (H, W) bool, and the true surface point (H, W, 3)
+    of each pixel in the run's input frame (NaN where unknown)."""
+
+    rgb: np.ndarray
+    mask: np.ndarray
+    points_input: np.ndarray
+
+
+@torch.no_grad()
+def queries_for_image(model, rgb: torch.Tensor, mask: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor, tuple]:
+    """Queries (size, size, E) and predicted mask probability (size, size) of the object crop."""
+    box = square_box(mask)
+    img = crop(rgb.permute(2, 0, 1).float(), box, size)
+    model.query_encoder.eval()
+    q, m = model.query_encoder(img[None])
+    return q[0].permute(1, 2, 0), torch.sigmoid(m[0, 0]), box
+
+
+@torch.no_grad()
+def surface_keys(pipeline) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reconstructed surface points (M, 3) in nerfstudio coordinates and their keys (M, E)."""
+    src = pipeline.build_embedding_source() if getattr(pipeline, "_embed_source", None) is None else pipeline._embed_source
+    pts_unit = src.surface_points
+    keys = pipeline.model.key_head(pts_unit)
+    lo, hi = pipeline.model.hull_aabb
+    return (pts_unit + 1) / 2 * (hi - lo) + lo, keys
+
+
+@torch.no_grad()
+def correspondence_accuracy(pipeline, views: list[ProbeView], threshold_input: float,
+                            symmetries_input: list[np.ndarray] | None = None) -> dict[str, float]:
+    """Fractions of foreground pixels whose best key is within `threshold_input` (input units)
+    of their true point: raw and, given symmetry transforms (4, 4) in the input frame, up to symmetry."""
+    from nerfreg_ns.nerf.export import ns_to_input
+
+    model = pipeline.model
+    dev = model.device
+    size = pipeline.config.query_size
+    T_ns_in, scale = ns_to_input(pipeline)
+    cand_ns, cand_keys = surface_keys(pipeline)
+    cand_in = torch.from_numpy(apply(invert(T_ns_in), cand_ns.cpu().numpy() / scale)).float().to(dev)
+    qs, trues = [], []
+    for v in views:
+        rgb = torch.from_numpy(v.rgb).float().to(dev) / 255 * torch.from_numpy(v.mask[..., None]).to(dev)
+        mask = torch.from_numpy(v.mask).to(dev)
+        q, _, box = queries_for_image(model, rgb, mask, size)
+        pts = crop(torch.from_numpy(np.nan_to_num(v.points_input, nan=1e9)).float().permute(2, 0, 1).to(dev), box, size, mode="nearest")
+        fg = crop(mask[None].float(), box, size, mode="nearest")[0] > 0.5
+        pts = pts.permute(1, 2, 0)
+        ok = fg & (pts.abs().max(-1).values < 1e8)
+        qs.append(q[ok])
+        trues.append(pts[ok])
+    q_all, t_all = torch.cat(qs), torch.cat(trues)
+    # chance: each pixel matched to a random surface point (what keys that carry no signal give)
+    rand = cand_in[torch.randint(len(cand_in), (len(t_all),), device=dev)]
+    out = {"pixels": float(len(q_all)), "raw": nearest_key_accuracy(q_all, cand_keys, cand_in, t_all, threshold_input),
+           "chance": float(((rand - t_all).norm(dim=1) <= threshold_input).float().mean())}
+    if symmetries_input:
+        sym = torch.from_numpy(np.stack(symmetries_input)).float().to(dev)
+        out["symmetric"] = symmetric_nearest_key_accuracy(q_all, cand_keys, cand_in, t_all, threshold_input, sym)
+    return out

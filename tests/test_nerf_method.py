@@ -1,0 +1,129 @@
+"""`ns-train nerfreg-feature` end to end on a tiny case: train, checkpoint, resume, export,
+the viewer's outputs, key accuracy, and bad datasets. Small images, few steps."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+from conftest import VENV_BIN, ns_train
+
+
+def test_ns_train_lists_the_method():
+    proc = subprocess.run([str(VENV_BIN / "ns-train"), "-h"], capture_output=True, text=True, timeout=300)
+    assert "nerfreg-feature" in proc.stdout
+
+
+def test_train_checkpoints_and_resumes(run, case, tmp_path):
+    ckpts = sorted((run / "nerfstudio_models").glob("step-*.ckpt"))
+    assert ckpts and ckpts[-1].name == "step-000000349.ckpt"
+    resumed = tmp_path / "resumed"
+    # nerfstudio counts --max-num-iterations from the loaded step: 10 more steps
+    proc = ns_train(case / "seq1", resumed, 10, "--load-dir", str(run / "nerfstudio_models"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Done loading" in proc.stdout + proc.stderr
+    assert (resumed / "seq1" / "nerfreg-feature" / "run" / "nerfstudio_models" / "step-000000359.ckpt").is_file()
+
+
+def test_export_is_in_the_input_frame_and_close_to_the_truth(run, case, tmp_path):
+    from nerfreg_ns.data.truth import read_truth
+    from nerfreg_ns.evaluate import TruthModel, evaluate_reconstruction
+
+    out = tmp_path / "export"
+    proc = subprocess.run([str(VENV_BIN / "nerfreg-export"), "--load-config", str(run / "config.yml"), "--out", str(out)],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    npz = np.load(out / "surface.npz")
+    assert npz["keys"].shape == (len(npz["points"]), 12) and len(npz["points"]) > 500
+    np.testing.assert_allclose(np.linalg.norm(npz["normals"], axis=1), 1.0, atol=1e-3)
+    model = TruthModel(read_truth(case / "truth.json"), samples=5000)
+    res = evaluate_reconstruction(npz["points"], model, "seq1", visible_from="seq1")
+    # a 64-voxel hull box and 150 steps: a few percent of the diameter, in millimetres and seq1's frame
+    assert res["chamfer_frac"] < 0.04, res
+    # the normals agree with the true surface's outward normals
+    from scipy.spatial import cKDTree
+
+    from nerfreg_ns.data.mesh import sample_surface
+    from nerfreg_ns.geometry.transforms import apply, rotate
+
+    gt_pts, gt_nrm = sample_surface(model.mesh, 50000, seed=2)
+    truth = model.truth
+    _, nn = cKDTree(apply(truth.T_seq1_obj, gt_pts)).query(npz["points"])
+    cos = np.sum(rotate(truth.T_seq1_obj, gt_nrm[nn]) * npz["normals"], axis=1)
+    assert np.median(cos) > 0.8, np.percentile(cos, [10, 50, 90])
+    assert (out / "mesh.ply").is_file() and (out / "surface.ply").read_bytes().startswith(b"ply")
+
+
+def test_ns_export_pointcloud_works_on_the_checkpoint(run, tmp_path):
+    proc = subprocess.run([str(VENV_BIN / "ns-export"), "pointcloud", "--load-config", str(run / "config.yml"),
+                           "--output-dir", str(tmp_path), "--num-points", "2000", "--remove-outliers", "False",
+                           "--normal-method", "model_output"], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "point_cloud.ply").stat().st_size > 10000
+
+
+def test_keys_and_queries_beat_chance_on_training_views(run, case):
+    from nerfreg_ns.data.truth import read_truth
+    from nerfreg_ns.nerf.export import load_run
+    from nerfreg_ns.nerf.probe import correspondence_accuracy
+    from probe_views import probe_views
+
+    pipeline, _ = load_run(run / "config.yml")
+    truth = read_truth(case / "truth.json")
+    views = probe_views(truth, elevation=(15.0, 75.0), n=6, size=64, seed=11)
+    acc = correspondence_accuracy(pipeline, views, 0.1 * truth.diameter)
+    # 200 embedding steps on 16 tiny views: measured about 0.10 against a chance of about 0.03
+    assert acc["raw"] > 2 * acc["chance"] and acc["raw"] > 0.06, acc
+
+
+def test_viewer_outputs_include_keys(run):
+    import torch
+
+    from nerfreg_ns.nerf.export import load_run
+
+    pipeline, _ = load_run(run / "config.yml")
+    cam = pipeline.datamanager.train_dataset.cameras[0:1].to(pipeline.device)
+    out = pipeline.model.get_outputs_for_camera(cam)
+    for name in ("rgb", "depth", "accumulation", "normals", "keys"):
+        assert name in out, name
+    keys = out["keys"].reshape(-1, out["keys"].shape[-1])
+    assert keys.shape[1] == 12 and torch.linalg.matrix_rank(keys - keys.mean(0)) >= 3  # PCA has signal
+    assert out["accumulation"].max() > 0.9 and out["accumulation"].min() < 0.1
+
+
+def _broken_dataset(case: Path, tmp_path: Path, how: str) -> Path:
+    ds = tmp_path / "ds"
+    shutil.copytree(case / "seq1", ds)
+    tf = json.loads((ds / "transforms.json").read_text())
+    if how == "no masks":
+        for f in tf["frames"]:
+            f.pop("mask_path")
+    elif how == "one image":
+        tf["frames"] = tf["frames"][:1]
+    elif how == "nan pose":
+        tf["frames"][3]["transform_matrix"][0][3] = float("nan")
+    elif how == "image list mismatch":
+        (ds / tf["frames"][5]["file_path"]).unlink()
+    (ds / "transforms.json").write_text(json.dumps(tf))
+    return ds
+
+
+@pytest.mark.parametrize("how, fragment", [
+    ("no masks", "no mask_path and no alpha"),
+    ("one image", "at least 2 are needed"),
+    ("nan pose", "non-finite"),
+    ("image list mismatch", "image listed but not found"),
+])
+def test_bad_datasets_fail_with_one_line(case, tmp_path, how, fragment):
+    proc = ns_train(_broken_dataset(case, tmp_path, how), tmp_path / "out", 5)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and fragment in errors[0], proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
