@@ -39,7 +39,7 @@ def rays_per_second(method: str, data: Path, steps: int = 12) -> float:
     from nerfstudio.data.datamanagers.base_datamanager import VanillaDataManagerConfig
 
     if method == "nerfacto":
-        import nerfstudio.models.nerfacto as nerfacto
+        import torchmetrics.image.lpip as lpip
 
         class NoLPIPS(torch.nn.Module):  # LPIPS downloads AlexNet weights: off, for this benchmark only
             def __init__(self, *a, **k):
@@ -48,7 +48,7 @@ def rays_per_second(method: str, data: Path, steps: int = 12) -> float:
             def forward(self, a, b):
                 return torch.zeros(())
 
-        nerfacto.LearnedPerceptualImagePatchSimilarity = NoLPIPS
+        lpip.LearnedPerceptualImagePatchSimilarity = NoLPIPS  # nerfacto imports it inside populate_modules
         cfg = method_configs["nerfacto"]
         dm = cfg.pipeline.datamanager
         cfg.pipeline.datamanager = VanillaDataManagerConfig(
@@ -83,17 +83,24 @@ def main() -> None:
     work = Path(args.work)
     case, runs, export = work / "case", work / "runs", work / "export"
     results: dict = {"mesh": args.mesh}
+
+    def save() -> None:  # after every stage: a late failure keeps what was measured
+        (work / "results.json").write_text(json.dumps(results, indent=2))
+
+    work.mkdir(parents=True, exist_ok=True)
     if not case.exists():
         sh(BIN / "nerfreg-synth", "--mesh", args.mesh, "--out", case, "--views", "60")
     run = runs / "seq1" / "nerfreg-feature" / "bench"
     if not args.skip_train:
         results["train_wall_s"] = sh(BIN / "ns-train", "nerfreg-feature", "--data", case / "seq1", "--output-dir", runs, "--timestamp", "bench")
+        save()
     t = time.time()
     sh(BIN / "nerfreg-export", "--load-config", run / "config.yml", "--out", export, "--overwrite")
     results["export_wall_s"] = time.time() - t
     sh(BIN / "nerfreg-eval", "--truth", case / "truth.json", "--recon", export / "surface.ply", "--recon-frame", "seq1",
        "--visible-from", "seq1", "--out", work / "eval_surface.json")
     results["surface"] = json.loads((work / "eval_surface.json").read_text())["reconstruction"]
+    save()
 
     # queries and keys
     from probe_views import probe_views
@@ -117,11 +124,12 @@ def main() -> None:
     for name, el in groups.items():
         views = probe_views(truth, el, 20, 128, seed=123)
         results["keys"][name] = correspondence_accuracy(pipeline, views, 0.05 * truth.diameter, sym_seq1)
+        save()
     del pipeline
 
     results["rays_per_s"] = {m: rays_per_second(m, case / "seq1") for m in ("nerfreg-feature", "nerfacto")}
     results["rays_ratio"] = results["rays_per_s"]["nerfreg-feature"] / results["rays_per_s"]["nerfacto"]
-    (work / "results.json").write_text(json.dumps(results, indent=2))
+    save()
     print(json.dumps(results, indent=2))
 
 

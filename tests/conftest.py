@@ -61,3 +61,12 @@ def run(case, tmp_path_factory) -> Path:
     proc = ns_train(case / "seq1", out, 350)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out / "seq1" / "nerfreg-feature" / "run"
+
+
+@pytest.fixture(scope="session")
+def run2(case, tmp_path_factory) -> Path:
+    """The same tiny configuration trained on the case's seq2."""
+    out = tmp_path_factory.mktemp("runs2")
+    proc = ns_train(case / "seq2", out, 350)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out / "seq2" / "nerfreg-feature" / "run"

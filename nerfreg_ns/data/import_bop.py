@@ -48,6 +48,13 @@ def _find_model(bop_root: Path, obj_id: int) -> Path | None:
     return None
 
 
+def _diameter(model_path: Path, obj_id: int) -> float:
+    """The object's diameter from models_info.json beside its model, else measured on the mesh."""
+    info_file = model_path.parent / "models_info.json"
+    info = read_models_info(model_path.parent).get(obj_id) if info_file.is_file() else None
+    return float(info["diameter"]) if info else mesh_diameter(load_mesh(model_path))
+
+
 def _segmented(rgb_path: Path, mask: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
     rgb = read_image(rgb_path)[:, :, :3]
     if mask.shape != rgb.shape[:2]:
@@ -106,8 +113,7 @@ def import_train(bop_root: Path, split: str, obj_id: int, out: Path, seed: int =
             seqs["seq1" if upper else "seq2"].append(_View(rgb, mask, im.K, T_seq_obj @ T_obj_cam))
     if not seqs["seq1"] and not seqs["seq2"]:
         raise NerfregError(f"{split_dir}: object {obj_id} appears in no image")
-    info = read_models_info(model_path.parent).get(obj_id) if (model_path.parent / "models_info.json").is_file() else None
-    diameter = float(info["diameter"]) if info else mesh_diameter(load_mesh(model_path))
+    diameter = _diameter(model_path, obj_id)
     case_id = f"bop:{bop_root.name}:{split}:{obj_id}:{seed}"
     name = f"obj_{obj_id:06d}"
     truth = truth_dict(case_id, name, diameter, "mm", "model.ply", T_seq1_obj, T_seq2_obj,
@@ -145,10 +151,7 @@ def import_onboarding(bop_root: Path, obj_id: int, out: Path, split: str = "onbo
     (v1, T1), (v2, T2) = (_onboarding_views(f, obj_id) for f in folders.values())
     model_path = _find_model(bop_root, obj_id)
     name = f"obj_{obj_id:06d}"
-    diameter = None
-    if model_path is not None:
-        info = read_models_info(model_path.parent).get(obj_id) if (model_path.parent / "models_info.json").is_file() else None
-        diameter = float(info["diameter"]) if info else mesh_diameter(load_mesh(model_path))
+    diameter = _diameter(model_path, obj_id) if model_path is not None else None
     case_id = f"bop:{bop_root.name}:{split}:{obj_id}"
     truth = None
     if T1 is not None and T2 is not None and model_path is not None:

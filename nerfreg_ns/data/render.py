@@ -16,11 +16,13 @@ ALBEDO = np.array([0.74, 0.71, 0.66])  # a dull, slightly warm grey like T-LESS 
 
 @dataclass(frozen=True)
 class View:
-    """One rendered view: rgb (H, W, 3) uint8 on black, mask (H, W) bool, depth (H, W) (0 = miss)."""
+    """One rendered view: rgb (H, W, 3) uint8 on black, mask (H, W) bool, depth (H, W) (0 = miss),
+    normals (H, W, 3) in the object frame, facing the camera (0 = miss)."""
 
     rgb: np.ndarray
     mask: np.ndarray
     depth: np.ndarray
+    normals: np.ndarray
 
 
 class Renderer:
@@ -58,8 +60,10 @@ class Renderer:
         rgb = np.clip(shade[:, None] * ALBEDO[None, :], 0, 1)
         rgb[~mask] = 0.0
         depth[~mask] = 0.0
+        n[~mask] = 0.0
         return View(
             rgb=(rgb.reshape(height, width, 3) * 255 + 0.5).astype(np.uint8),
             mask=mask.reshape(height, width),
             depth=depth.reshape(height, width),
+            normals=n.reshape(height, width, 3),
         )

@@ -48,8 +48,8 @@ def load_run(config_path: Path):
     return pipeline, step
 
 
-def ns_to_input(pipeline) -> np.ndarray:
-    """T_input_ns (4, 4) similarity as (R|t) applied after dividing by scale: returns (T_ns_input_rigid, scale)."""
+def ns_to_input(pipeline) -> tuple[np.ndarray, float]:
+    """nerfstudio's dataparser transform: (T (4, 4) rigid, scale) with p_ns = scale * T p_input."""
     out = pipeline.datamanager.train_dataparser_outputs
     T = np.eye(4)
     T[:3, :] = out.dataparser_transform.cpu().numpy()

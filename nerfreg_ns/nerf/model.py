@@ -163,7 +163,7 @@ class NerfregModel(Model):
 
     def get_metrics_dict(self, outputs, batch) -> Dict[str, Tensor]:
         gt, _ = self._targets(batch)
-        mse = F.mse_loss(outputs["rgb"], gt)
+        mse = F.mse_loss(outputs["rgb"].detach(), gt)
         return {"psnr": -10 * torch.log10(mse.clamp(min=1e-10))}
 
     def get_loss_dict(self, outputs, batch, metrics_dict=None) -> Dict[str, Tensor]:

@@ -1,0 +1,124 @@
+"""Verifiers `chamfer` (overlap agreement), `silhouette` (each moved cloud must project inside
+the other sequence's masks) and `combined` (silhouette first, overlap to break ties).
+
+Why silhouettes: overlap counts alone often prefer the lower half upside down; such a pose puts
+part of the surface outside the other sequence's masks, which no symmetry-consistent pose does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from nerfreg_ns.geometry.cameras import project
+from nerfreg_ns.geometry.transforms import apply, invert
+from nerfreg_ns.plugins import hookimpl
+from nerfreg_ns.registry import Score, SequenceData
+
+
+@dataclass(frozen=True)
+class ChamferConfig:
+    """Truncated Chamfer agreement between the two clouds where they overlap (no ground truth)."""
+
+    truncate_frac: float = 0.02
+    """Distances beyond this fraction of the diameter count as no overlap."""
+    max_points: int = 20000
+    """Points per cloud used (random subset)."""
+    min_fitness: float = 0.2
+    """Below this overlap fraction the pose is not trusted."""
+
+
+@dataclass(frozen=True)
+class SilhouetteConfig:
+    """Fraction of each moved cloud projecting outside the other sequence's masks (lower is better)."""
+
+    tolerance_px: float = 1.0
+    """Points within this distance of a mask count as inside (pixel rounding)."""
+    max_points: int = 5000
+    """Points per cloud used (random subset)."""
+    max_outside: float = 0.06
+    """Above this fraction of points outside the masks the pose is not trusted."""
+
+
+@dataclass(frozen=True)
+class CombinedConfig:
+    """Silhouette consistency, with the Chamfer agreement as a small tie-breaker."""
+
+    chamfer_weight: float = 0.01
+    """Weight of the Chamfer score next to the silhouette score."""
+    truncate_frac: float = 0.02
+    tolerance_px: float = 1.0
+    max_outside: float = 0.06
+    min_fitness: float = 0.2
+
+
+def _subset(points: np.ndarray, n: int) -> np.ndarray:
+    if len(points) <= n:
+        return points
+    return points[np.random.default_rng(0).choice(len(points), n, replace=False)]
+
+
+class Chamfer:
+    def __init__(self, config: ChamferConfig) -> None:
+        self.config = config
+
+    def score(self, seq1: SequenceData, seq2: SequenceData, T_seq1_seq2: np.ndarray) -> Score:
+        tau = self.config.truncate_frac * seq1.diameter
+        a = _subset(seq1.points, self.config.max_points)
+        b = apply(T_seq1_seq2, _subset(seq2.points, self.config.max_points))
+        d_ba, _ = cKDTree(a).query(b, distance_upper_bound=tau)
+        d_ab, _ = cKDTree(b).query(a, distance_upper_bound=tau)
+        fit = 0.5 * (np.isfinite(d_ba).mean() + np.isfinite(d_ab).mean())
+        inl = np.concatenate([d_ba[np.isfinite(d_ba)], d_ab[np.isfinite(d_ab)]])
+        rmse = float(np.sqrt(np.mean(inl**2))) if len(inl) else tau
+        return Score(float(fit * (1 - rmse / tau)), {"fitness": float(fit), "inlier_rmse": rmse}, bool(fit >= self.config.min_fitness))
+
+
+def outside_fraction(points_world: np.ndarray, seq: SequenceData, tolerance_px: float) -> float:
+    """Fraction of (point, view) pairs, over views where the point falls in the image, that land
+    more than `tolerance_px` outside that view's mask."""
+    import cv2
+
+    outside = seen = 0
+    for mask, K, T_wc in zip(seq.masks, seq.Ks, seq.T_world_camcv):
+        uv, z = project(K, invert(T_wc), points_world)
+        h, w = mask.shape
+        ok = (z > 0) & (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
+        dist = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 3)  # px to the mask
+        d = dist[uv[ok, 1].astype(int), uv[ok, 0].astype(int)]
+        outside += int((d > tolerance_px).sum())
+        seen += int(ok.sum())
+    return outside / max(seen, 1)
+
+
+class Silhouette:
+    def __init__(self, config: SilhouetteConfig) -> None:
+        self.config = config
+
+    def score(self, seq1: SequenceData, seq2: SequenceData, T_seq1_seq2: np.ndarray) -> Score:
+        p2_in_1 = apply(T_seq1_seq2, _subset(seq2.points, self.config.max_points))
+        p1_in_2 = apply(invert(T_seq1_seq2), _subset(seq1.points, self.config.max_points))
+        o21 = outside_fraction(p2_in_1, seq1, self.config.tolerance_px)
+        o12 = outside_fraction(p1_in_2, seq2, self.config.tolerance_px)
+        return Score(-0.5 * (o21 + o12), {"outside_seq1_masks": o21, "outside_seq2_masks": o12},
+                     bool(max(o21, o12) <= self.config.max_outside))
+
+
+class Combined:
+    def __init__(self, config: CombinedConfig) -> None:
+        self.config = config
+        self.silhouette = Silhouette(SilhouetteConfig(tolerance_px=config.tolerance_px, max_outside=config.max_outside))
+        self.chamfer = Chamfer(ChamferConfig(truncate_frac=config.truncate_frac, min_fitness=config.min_fitness))
+
+    def score(self, seq1: SequenceData, seq2: SequenceData, T_seq1_seq2: np.ndarray) -> Score:
+        s, c = self.silhouette.score(seq1, seq2, T_seq1_seq2), self.chamfer.score(seq1, seq2, T_seq1_seq2)
+        return Score(s.value + self.config.chamfer_weight * c.value, {**s.details, **c.details}, s.confident and c.confident)
+
+
+@hookimpl
+def nerfreg_register_verifiers(register) -> None:
+    register("chamfer", ChamferConfig, Chamfer)
+    register("silhouette", SilhouetteConfig, Silhouette)
+    register("combined", CombinedConfig, Combined)

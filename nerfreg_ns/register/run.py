@@ -1,0 +1,51 @@
+"""Running the plugins: hypotheses -> refined -> scored -> the best T_seq1_seq2."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from rich.progress import Progress
+
+from nerfreg_ns.errors import NerfregError
+from nerfreg_ns.geometry.transforms import check_rigid
+from nerfreg_ns.registry import Generator, Refiner, Score, SequenceData, Verifier
+
+
+@dataclass
+class Scored:
+    source: str
+    T_initial: np.ndarray
+    T_seq1_seq2: np.ndarray
+    score: Score
+    prior: float
+
+
+@dataclass
+class Result:
+    best: Scored
+    hypotheses: list[Scored]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def register_sequences(seq1: SequenceData, seq2: SequenceData, generator: Generator, verifier: Verifier,
+                       refiner: Refiner) -> Result:
+    """Proposes, refines and scores hypotheses; the highest verifier score wins."""
+    timings = {}
+    t = time.time()
+    hyps = generator.propose(seq1, seq2)
+    timings["generate_s"] = time.time() - t
+    if not hyps:
+        raise NerfregError("the generator proposed no hypothesis")
+    scored = []
+    t = time.time()
+    with Progress(transient=True) as progress:
+        task = progress.add_task("refining and scoring hypotheses", total=len(hyps))
+        for h in hyps:
+            T = check_rigid(refiner.refine(seq1, seq2, h.T_seq1_seq2), f"refined hypothesis from {h.source}")
+            scored.append(Scored(h.source, h.T_seq1_seq2, T, verifier.score(seq1, seq2, T), h.prior))
+            progress.advance(task)
+    timings["refine_and_verify_s"] = time.time() - t
+    scored.sort(key=lambda s: s.score.value, reverse=True)
+    return Result(scored[0], scored, timings)
