@@ -101,7 +101,7 @@ def visible_model_points(model: TruthModel, sequence: str, max_points: int = 500
     Renders the model through the sequence's recorded cameras and back-projects the depth.
     """
     from nerfreg_ns.data.nerfstudio_io import read_nerfstudio_dataset
-    from nerfreg_ns.data.render import Renderer
+    from nerfreg_ns.data.render import Renderer, backproject
     from nerfreg_ns.geometry.cameras import c2w_opengl_to_opencv
 
     truth = model.truth
@@ -111,10 +111,7 @@ def visible_model_points(model: TruthModel, sequence: str, max_points: int = 500
     pts = []
     for f in ds.frames:
         T_obj_cam = T_obj_seq @ c2w_opengl_to_opencv(f.T_world_camgl)
-        view = renderer.render(f.K, T_obj_cam, f.width, f.height)
-        v, u = np.nonzero(view.mask)
-        rays = np.stack([u + 0.5, v + 0.5, np.ones_like(u, float)], 1) @ np.linalg.inv(f.K).T
-        pts.append(apply(T_obj_cam, rays * view.depth[v, u][:, None]))
+        pts.append(backproject(renderer.render(f.K, T_obj_cam, f.width, f.height), f.K, T_obj_cam)[2])
     pts_all = np.concatenate(pts)
     keep = np.random.default_rng(0).permutation(len(pts_all))[:max_points]
     return pts_all[keep]

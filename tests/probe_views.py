@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from nerfreg_ns.data.mesh import load_mesh
-from nerfreg_ns.data.render import Renderer
+from nerfreg_ns.data.render import Renderer, backproject
 from nerfreg_ns.data.synth import camera_poses
 from nerfreg_ns.data.truth import Truth
 from nerfreg_ns.geometry.cameras import K_matrix
-from nerfreg_ns.geometry.transforms import apply
 from nerfreg_ns.nerf.probe import ProbeView
 
 
@@ -22,9 +21,8 @@ def probe_views(truth: Truth, elevation: tuple[float, float], n: int, size: int,
     views = []
     for T_obj_cam in camera_poses(n, elevation, f * 0.5 * truth.diameter / (0.38 * size), np.random.default_rng(seed)):
         v = renderer.render(K, T_obj_cam, size, size)
-        vv, uu = np.nonzero(v.mask)
-        rays = np.stack([uu + 0.5, vv + 0.5, np.ones(len(uu))], 1) @ np.linalg.inv(K).T
+        vv, uu, p_seq1 = backproject(v, K, truth.T_seq1_obj @ T_obj_cam)
         pts = np.full((size, size, 3), np.nan)
-        pts[vv, uu] = apply(truth.T_seq1_obj @ T_obj_cam, rays * v.depth[vv, uu][:, None])
+        pts[vv, uu] = p_seq1
         views.append(ProbeView(v.rgb, v.mask, pts))
     return views

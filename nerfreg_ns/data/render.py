@@ -67,3 +67,12 @@ class Renderer:
             depth=depth.reshape(height, width),
             normals=n.reshape(height, width, 3),
         )
+
+
+def backproject(view: View, K: np.ndarray, T_frame_camcv: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rendered surface as points: pixel rows (N,), columns (N,) and 3D points (N, 3) in the
+    frame `T_frame_camcv` (4, 4) maps the camera into."""
+    v, u = np.nonzero(view.mask)
+    rays = np.stack([u + 0.5, v + 0.5, np.ones(len(u))], 1) @ np.linalg.inv(K).T
+    cam = rays * view.depth[v, u][:, None]
+    return v, u, cam @ T_frame_camcv[:3, :3].T + T_frame_camcv[:3, 3]

@@ -52,16 +52,20 @@ class NerfregPipeline(VanillaPipeline):
     def get_train_loss_dict(self, step: int):
         if step < self.config.nerf_steps:
             return super().get_train_loss_dict(step)
-        if self._embed_source is None:
-            self._embed_source = self.build_embedding_source()
         out = embedding_step(
-            self.model.query_encoder, self.model.key_head, self._embed_source, self.config.augment,
+            self.model.query_encoder, self.model.key_head, self.embedding_source(), self.config.augment,
             batch_images=self.config.embed_batch_images, pixels_per_image=self.config.embed_pixels_per_image,
             negatives=self.config.embed_negatives,
         )
         losses = {k: v for k, v in out.items() if k in ("infonce", "mask_bce")}
         metrics = {k: v for k, v in out.items() if k not in losses}
         return {}, losses, metrics
+
+    def embedding_source(self) -> EmbeddingBatchSource:
+        """The crops, point maps and surface pool of phase 2, built on first use."""
+        if self._embed_source is None:
+            self._embed_source = self.build_embedding_source()
+        return self._embed_source
 
     @torch.no_grad()
     def render_surface(self, index: int) -> dict[str, torch.Tensor]:

@@ -40,8 +40,7 @@ def queries_for_image(model, rgb: torch.Tensor, mask: torch.Tensor, size: int) -
 @torch.no_grad()
 def surface_keys(pipeline) -> tuple[torch.Tensor, torch.Tensor]:
     """Reconstructed surface points (M, 3) in nerfstudio coordinates and their keys (M, E)."""
-    src = pipeline.build_embedding_source() if getattr(pipeline, "_embed_source", None) is None else pipeline._embed_source
-    pts_unit = src.surface_points
+    pts_unit = pipeline.embedding_source().surface_points
     keys = pipeline.model.key_head(pts_unit)
     lo, hi = pipeline.model.hull_aabb
     return (pts_unit + 1) / 2 * (hi - lo) + lo, keys

@@ -9,10 +9,10 @@ import numpy as np
 
 from nerfreg_ns.data.mesh import load_mesh
 from nerfreg_ns.data.nerfstudio_io import load_foreground, read_nerfstudio_dataset
-from nerfreg_ns.data.render import Renderer
+from nerfreg_ns.data.render import Renderer, backproject
 from nerfreg_ns.data.truth import read_truth
 from nerfreg_ns.geometry.cameras import c2w_opengl_to_opencv
-from nerfreg_ns.geometry.transforms import apply, invert, rotate
+from nerfreg_ns.geometry.transforms import invert, rotate
 from nerfreg_ns.registry import SequenceData
 
 
@@ -27,9 +27,8 @@ def sequence_from_truth(case: Path, sequence: str, max_points: int = 20000, seed
         T_seq_cam = c2w_opengl_to_opencv(f.T_world_camgl)
         T_obj_cam = invert(T_seq_obj) @ T_seq_cam
         view = renderer.render(f.K, T_obj_cam, f.width, f.height)
-        v, u = np.nonzero(view.mask)
-        rays = np.stack([u + 0.5, v + 0.5, np.ones(len(u))], 1) @ np.linalg.inv(f.K).T
-        pts.append(apply(T_seq_cam, rays * view.depth[v, u][:, None]))
+        v, u, p_seq = backproject(view, f.K, T_seq_cam)
+        pts.append(p_seq)
         nrm.append(rotate(T_seq_obj, view.normals[v, u]))
         masks.append(load_foreground(f))
         Ks.append(f.K)
