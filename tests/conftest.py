@@ -54,19 +54,19 @@ def case(tmp_path_factory) -> Path:
     return out
 
 
+def _tiny_run(case: Path, seq: str, out: Path) -> Path:
+    proc = ns_train(case / seq, out, 350)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out / seq / "nerfreg-feature" / "run"
+
+
 @pytest.fixture(scope="session")
 def run(case, tmp_path_factory) -> Path:
     """A tiny nerfreg-feature run on the case's seq1: 150 field steps, then 200 embedding steps."""
-    out = tmp_path_factory.mktemp("runs")
-    proc = ns_train(case / "seq1", out, 350)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return out / "seq1" / "nerfreg-feature" / "run"
+    return _tiny_run(case, "seq1", tmp_path_factory.mktemp("runs"))
 
 
 @pytest.fixture(scope="session")
 def run2(case, tmp_path_factory) -> Path:
     """The same tiny configuration trained on the case's seq2."""
-    out = tmp_path_factory.mktemp("runs2")
-    proc = ns_train(case / "seq2", out, 350)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return out / "seq2" / "nerfreg-feature" / "run"
+    return _tiny_run(case, "seq2", tmp_path_factory.mktemp("runs2"))
