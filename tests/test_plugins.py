@@ -112,9 +112,15 @@ def _surface_error(truth, T):
     return evaluate_registration(T, TruthModel(truth, samples=4000))["surface_error_frac"]
 
 
+def test_the_example_package_is_loaded_from_its_entry_point():
+    reg = load_registry()
+    assert reg.get("refiner", "point-icp").plugin == "example" and reg.get("verifier", "normals").plugin == "example"
+    assert not reg.broken, reg.broken
+
+
 def test_every_registered_plugin_runs_on_a_small_case(perfect):
     truth, s1, s2 = perfect
-    reg = load_registry(autoload=False)
+    reg = load_registry()  # built-ins and the installed third-party plugins alike
     T_gt = truth.T_seq1_seq2
     wrong = T_gt @ make_T(axis_angle_to_R([1.0, 0, 0], np.pi / 2), [0, 0, 0])
     for name, entry in reg.entries["generator"].items():
