@@ -4,6 +4,7 @@ plugin run on a small synthetic case (conformance)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -151,3 +152,21 @@ def test_fpfh_flips_with_silhouettes_recovers_the_truth(perfect):
     refined = [icp.refine(s1, s2, h.T_seq1_seq2) for h in hyps]
     best = max(refined, key=lambda T: verifier.score(s1, s2, T).value)
     assert _surface_error(truth, best) < 0.01
+
+
+def test_plugin_options_from_the_config_file_and_the_command_line(tmp_path):
+    import tyro
+
+    from nerfreg_ns.cli.register import _apply_config_file, build_config_class
+
+    reg = load_registry(autoload=False)
+    cls, where = build_config_class(reg)
+    root = Path(__file__).resolve().parents[1]
+    base = _apply_config_file(cls, where, root / "configs" / "default.yaml")
+    assert base.verifier == "combined" and base.icp.voxel_fracs == (0.02, 0.01, 0.005)
+    cfg = tyro.cli(cls, args=["--verifier", "chamfer", "--icp.iterations", "7", "--chamfer.truncate-frac", "0.05"], default=base)
+    assert (cfg.verifier, cfg.icp.iterations, cfg.chamfer.truncate_frac) == ("chamfer", 7, 0.05)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("options:\n  no-such-plugin: {a: 1}\n")
+    with pytest.raises(NerfregError, match="unknown plugin 'no-such-plugin'"):
+        _apply_config_file(cls, where, bad)
