@@ -14,7 +14,7 @@ from nerfreg_ns.data.bop_io import write_bop_models, write_bop_scene
 from nerfreg_ns.data.images import encode_png, read_image
 from nerfreg_ns.data.synth import UNIT_TO_MM
 from nerfreg_ns.geometry.transforms import apply, invert, make_T, rotate
-from nerfreg_ns.io_utils import write_bytes_atomic, write_json_atomic
+from nerfreg_ns.io_utils import write_bytes_atomic
 from nerfreg_ns.register.run import Result
 from nerfreg_ns.registry import SequenceData
 
