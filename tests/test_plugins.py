@@ -163,9 +163,16 @@ def test_plugin_options_from_the_config_file_and_the_command_line(tmp_path):
     cls, where = build_config_class(reg)
     root = Path(__file__).resolve().parents[1]
     base = _apply_config_file(cls, where, root / "configs" / "default.yaml")
-    assert base.verifier == "combined" and base.icp.voxel_fracs == (0.02, 0.01, 0.005)
+    import yaml
+
+    in_file = yaml.safe_load((root / "configs" / "default.yaml").read_text())["options"]["icp"]["voxel_fracs"]
+    assert base.verifier == "combined" and base.icp.voxel_fracs == tuple(in_file)
     cfg = tyro.cli(cls, args=["--verifier", "chamfer", "--icp.iterations", "7", "--chamfer.truncate-frac", "0.05"], default=base)
     assert (cfg.verifier, cfg.icp.iterations, cfg.chamfer.truncate_frac) == ("chamfer", 7, 0.05)
+    own = tmp_path / "own.yaml"
+    own.write_text("verifier: silhouette\noptions:\n  icp: {iterations: 9, voxel_fracs: [0.03]}\n")
+    mine = _apply_config_file(cls, where, own)
+    assert (mine.verifier, mine.icp.iterations, mine.icp.voxel_fracs) == ("silhouette", 9, (0.03,))
     bad = tmp_path / "bad.yaml"
     bad.write_text("options:\n  no-such-plugin: {a: 1}\n")
     with pytest.raises(NerfregError, match="unknown plugin 'no-such-plugin'"):

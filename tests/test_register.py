@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
 from conftest import VENV_BIN
 from nerfreg_ns.errors import NerfregError
+from nerfreg_ns.plugins import hookimpl
+from nerfreg_ns.registry import Hypothesis
 
 
 def register(*args) -> subprocess.CompletedProcess:
@@ -105,3 +108,61 @@ def test_embedding_pnp_proposes_rigid_hypotheses_from_real_runs(run, run2):
     for h in gen.propose(s1, s2):  # may be empty on a tiny run: then nothing to check but no crash
         check_rigid(h.T_seq1_seq2, h.source)
         assert 0 < h.prior <= 1
+
+
+def test_runs_without_a_feature_head_are_refused(case, tmp_path):
+    from conftest import ns_train
+
+    foreign = tmp_path / "nerfacto" / "config.yml"
+    foreign.parent.mkdir()
+    foreign.write_text("!!python/object:nerfstudio.engine.trainer.TrainerConfig\nmethod_name: nerfacto\n")
+    proc = register("--seq1", foreign, "--seq2", foreign, "--out", tmp_path / "o")
+    assert proc.returncode == 2 and "is a 'nerfacto' run, not nerfreg-feature: it has no feature head" in proc.stderr, proc.stderr
+    # a nerfreg-feature run stopped during its field phase: keys and queries never trained
+    assert ns_train(case / "seq1", tmp_path / "short", 20).returncode == 0
+    short = tmp_path / "short" / "seq1" / "nerfreg-feature" / "run" / "config.yml"
+    proc = register("--seq1", short, "--seq2", short, "--out", tmp_path / "o")
+    assert proc.returncode == 2 and "before its feature head was trained" in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert not (tmp_path / "o").exists()
+
+
+class FarAway:
+    """An inline generator whose only hypothesis moves sequence 2 beyond sequence 1."""
+
+    __name__ = "far-away"
+
+    @hookimpl
+    def nerfreg_register_generators(self, register):
+        class Gen:
+            def __init__(self, cfg):
+                pass
+
+            def propose(self, seq1, seq2):
+                T = np.eye(4)
+                T[0, 3] = 10 * seq1.diameter
+                return [Hypothesis(T, "far")]
+
+        register("far", NoOptions, Gen)
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """No options."""
+
+
+def test_empty_overlap_is_refused_and_nothing_is_written(tmp_path):
+    from nerfreg_ns.cli import register as reg_cli
+    from nerfreg_ns.plugins import load_registry
+    from nerfreg_ns.registry import SequenceData
+
+    rng = np.random.default_rng(0)
+    pts = rng.normal(size=(2000, 3))
+    pts /= np.linalg.norm(pts, axis=1, keepdims=True)
+    seqs = tuple(SequenceData(n, pts, pts, 2.0, masks=[], Ks=[], T_world_camcv=[]) for n in ("seq1", "seq2"))
+    registry = load_registry([FarAway()], autoload=False)
+    cls, where = reg_cli.build_config_class(registry)
+    cfg = cls(seq1=tmp_path / "a", seq2=tmp_path / "b", out=tmp_path / "o", generator="far", verifier="chamfer", refiner="none")
+    with pytest.raises(NerfregError, match="do not overlap: under the best hypothesis only 0.0%"):
+        reg_cli.run(cfg, registry, where, sequences=seqs)
+    assert not (tmp_path / "o").exists()

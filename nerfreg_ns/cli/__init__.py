@@ -11,10 +11,19 @@ from nerfreg_ns.errors import NerfregError
 C = TypeVar("C")
 
 
+def quiet_library_warnings() -> None:
+    """Hides torch/nerfstudio deprecation chatter, so that an error is the one line a user reads."""
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"(torch|nerfstudio|torchvision)(\.|$)")
+
+
 def run_cli(prog: str, config_type: type[C], main: Callable[[C], int | None], args: list[str] | None = None) -> int:
     """Parses `config_type` with tyro, runs `main`, and maps a NerfregError to its exit code."""
     import tyro
 
+    quiet_library_warnings()
     config = tyro.cli(config_type, prog=prog, args=args)
     try:
         return int(main(config) or 0)

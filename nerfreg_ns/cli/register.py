@@ -36,6 +36,7 @@ def build_config_class(registry) -> tuple[type, dict[tuple[str, str], str]]:
         ("config", Optional[Path], dataclasses.field(default=None)),
         ("list_plugins", bool, dataclasses.field(default=False)),
         ("overwrite", bool, dataclasses.field(default=False)),
+        ("min_overlap", float, dataclasses.field(default=0.05)),
     ]
     taken = {f[0] for f in fields}
     where: dict[tuple[str, str], str] = {}
@@ -90,8 +91,10 @@ def list_plugins(registry) -> str:
 def main(argv: list[str] | None = None) -> int:
     import tyro
 
+    from nerfreg_ns.cli import quiet_library_warnings
     from nerfreg_ns.plugins import load_registry
 
+    quiet_library_warnings()
     argv = list(sys.argv[1:] if argv is None else argv)
     prog = "nerfreg-register"
     try:
@@ -112,13 +115,15 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
 
 
-def run(cfg, registry, where) -> int:
+def run(cfg, registry, where, sequences=None) -> int:
+    """Registers, writes `cfg.out` and returns the exit code; `sequences` (seq1, seq2) may be
+    given already loaded (benchmarks compare several plugin sets on the same runs)."""
     import numpy as np
 
     from nerfreg_ns.io_utils import atomic_output_dir, write_json_atomic
     from nerfreg_ns.register import outputs
     from nerfreg_ns.register.inputs import check_same_object, load_sequence
-    from nerfreg_ns.register.run import register_sequences
+    from nerfreg_ns.register.run import overlap_fraction, register_sequences
 
     if cfg.seq1 is None or cfg.seq2 is None or cfg.out is None:
         raise NerfregError("--seq1, --seq2 and --out are required")
@@ -126,13 +131,15 @@ def run(cfg, registry, where) -> int:
     options = {kind: getattr(cfg, where[(kind, e.name)]) for kind, e in chosen.items()}
     if cfg.out.exists() and not cfg.overwrite:
         raise NerfregError(f"output folder already exists: {cfg.out} (pass --overwrite to replace it)")
-    seq1, seq2 = load_sequence(cfg.seq1, "seq1"), load_sequence(cfg.seq2, "seq2")
+    seq1, seq2 = sequences or (load_sequence(cfg.seq1, "seq1"), load_sequence(cfg.seq2, "seq2"))
     check_same_object(seq1, seq2)
     objs = {kind: e.factory(options[kind]) for kind, e in chosen.items()}
     result = register_sequences(seq1, seq2, objs["generator"], objs["verifier"], objs["refiner"])
-    overlap = result.best.score.details.get("fitness")
-    if overlap is not None and overlap == 0:
-        raise NerfregError("the two surfaces do not overlap under any hypothesis: nothing to register")
+    overlap = overlap_fraction(seq1, seq2, result.best.T_seq1_seq2)
+    if overlap < cfg.min_overlap:
+        raise NerfregError(f"the two surfaces do not overlap: under the best hypothesis only {100 * overlap:.1f}% of sequence 2's "
+                           f"surface meets sequence 1's (need {100 * cfg.min_overlap:.0f}%); the sequences must see a common band "
+                           "of the object (e.g. elevations near the equator from both sides). Nothing written.")
     plugins = {kind: {"name": e.name, "plugin": e.plugin, "options": dataclasses.asdict(options[kind])} for kind, e in chosen.items()}
     reg = outputs.registration_dict(result, seq1, seq2, plugins)
     with atomic_output_dir(cfg.out, overwrite=cfg.overwrite) as tmp:

@@ -31,7 +31,15 @@ class SurfaceExport:
     meta: dict
 
 
-def load_run(config_path: Path):
+def _method_name(config_path: Path) -> str:
+    """The `method_name` line of a nerfstudio config.yml, read without instantiating anything."""
+    for line in config_path.read_text(errors="replace").splitlines():
+        if line.startswith("method_name:"):
+            return line.split(":", 1)[1].strip().strip("'\"")
+    raise NerfregError(f"{config_path} is not a nerfstudio run config (no method_name)")
+
+
+def load_run(config_path: Path, require_features: bool = False):
     """Loads a run's pipeline for inference; a clear error for a missing or foreign config."""
     from nerfstudio.utils.eval_utils import eval_setup
 
@@ -40,10 +48,17 @@ def load_run(config_path: Path):
     config_path = Path(config_path)
     if not config_path.is_file():
         raise NerfregError(f"run config not found: {config_path}")
+    method = _method_name(config_path)
+    if method != "nerfreg-feature":  # checked before loading: other methods may need downloads or a GPU
+        raise NerfregError(f"{config_path} is a '{method}' run, not nerfreg-feature: it has no feature head (keys, query encoder)")
     _, pipeline, _, step = eval_setup(config_path, test_mode="inference")
     model = pipeline.model
     if not hasattr(model, "key_head") or not hasattr(pipeline, "render_surface"):
         raise NerfregError(f"{config_path} is not a nerfreg-feature run (no key head)")
+    nerf_steps = int(getattr(pipeline.config, "nerf_steps", 0))
+    if require_features and step <= nerf_steps:
+        raise NerfregError(f"{config_path} stopped at step {step}, before its feature head was trained (steps {nerf_steps} on); "
+                           "resume it with `ns-train nerfreg-feature --load-dir RUN/nerfstudio_models`")
     pipeline.eval()
     return pipeline, step
 

@@ -16,7 +16,7 @@ def load_sequence(config_path: Path, name: str) -> SequenceData:
     """Exports the run's surface (points, normals, keys) and reads its dataset's posed masks."""
     from nerfreg_ns.nerf.export import export_surface, load_run
 
-    pipeline, step = load_run(config_path)
+    pipeline, step = load_run(config_path, require_features=True)
     surface = export_surface(pipeline)
     keep = _inliers(surface.points)
     surface.points, surface.normals, surface.keys = surface.points[keep], surface.normals[keep], surface.keys[keep]

@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from rich.progress import Progress
 
+from scipy.spatial import cKDTree
+
 from nerfreg_ns.errors import NerfregError
-from nerfreg_ns.geometry.transforms import check_rigid
+from nerfreg_ns.geometry.transforms import apply, check_rigid
 from nerfreg_ns.registry import Generator, Refiner, Score, SequenceData, Verifier
 
 
@@ -49,3 +51,13 @@ def register_sequences(seq1: SequenceData, seq2: SequenceData, generator: Genera
     timings["refine_and_verify_s"] = time.time() - t
     scored.sort(key=lambda s: s.score.value, reverse=True)
     return Result(scored[0], scored, timings)
+
+
+def overlap_fraction(seq1: SequenceData, seq2: SequenceData, T_seq1_seq2: np.ndarray, tolerance_frac: float = 0.02,
+                     max_points: int = 20000) -> float:
+    """Fraction of the moved sequence-2 points (a random subset) within `tolerance_frac` x d of
+    a sequence-1 point: the host's own check, whatever the verifier measures."""
+    rng = np.random.default_rng(0)
+    p2 = seq2.points if len(seq2.points) <= max_points else seq2.points[rng.choice(len(seq2.points), max_points, replace=False)]
+    d, _ = cKDTree(seq1.points).query(apply(T_seq1_seq2, p2), distance_upper_bound=tolerance_frac * seq1.diameter)
+    return float(np.isfinite(d).mean())
