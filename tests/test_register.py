@@ -166,3 +166,29 @@ def test_empty_overlap_is_refused_and_nothing_is_written(tmp_path):
     with pytest.raises(NerfregError, match="do not overlap: under the best hypothesis only 0.0%"):
         reg_cli.run(cfg, registry, where, sequences=seqs)
     assert not (tmp_path / "o").exists()
+
+
+def test_a_degenerate_hypothesis_is_dropped_not_fatal():
+    from nerfreg_ns.plugins import load_registry
+    from nerfreg_ns.register.run import register_sequences
+    from nerfreg_ns.registry import SequenceData
+
+    class Gen:
+        def propose(self, seq1, seq2):
+            bad = np.full((4, 4), np.nan)
+            good = np.eye(4)
+            good[:3, 3] = [0.01, 0, 0]
+            return [Hypothesis(bad, "nan-pose"), Hypothesis(good, "near")]
+
+    rng = np.random.default_rng(1)
+    pts = rng.normal(size=(3000, 3)) * [1.0, 0.6, 0.3]
+    seqs = [SequenceData(n, pts, pts / np.linalg.norm(pts, axis=1, keepdims=True), 3.0) for n in ("seq1", "seq2")]
+    reg = load_registry(autoload=False)
+    res = register_sequences(*seqs, Gen(), reg.get("verifier", "chamfer").build(), reg.get("refiner", "none").build())
+    assert [h.source for h in res.hypotheses] == ["near"] and res.dropped[0].startswith("nan-pose: ")
+    with pytest.raises(NerfregError, match="every hypothesis was degenerate"):
+        class AllBad(Gen):
+            def propose(self, seq1, seq2):
+                return super().propose(seq1, seq2)[:1]
+
+        register_sequences(*seqs, AllBad(), reg.get("verifier", "chamfer").build(), reg.get("refiner", "none").build())

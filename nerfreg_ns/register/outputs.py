@@ -48,6 +48,7 @@ def registration_dict(result: Result, seq1: SequenceData, seq2: SequenceData, pl
              "prior": h.prior, "T_initial": h.T_initial.tolist(), "T_seq1_seq2": h.T_seq1_seq2.tolist()}
             for h in result.hypotheses
         ],
+        "dropped_hypotheses": result.dropped,
         "plugins": plugins,
         "inputs": {"seq1": seq1.extra.get("run"), "seq2": seq2.extra.get("run")},
         "timings_s": result.timings,

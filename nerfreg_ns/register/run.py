@@ -29,6 +29,8 @@ class Result:
     best: Scored
     hypotheses: list[Scored]
     timings: dict[str, float] = field(default_factory=dict)
+    dropped: list[str] = field(default_factory=list)
+    """Hypotheses left out because they or their refinement were not a rigid transform."""
 
 
 def register_sequences(seq1: SequenceData, seq2: SequenceData, generator: Generator, verifier: Verifier,
@@ -40,17 +42,25 @@ def register_sequences(seq1: SequenceData, seq2: SequenceData, generator: Genera
     timings["generate_s"] = time.time() - t
     if not hyps:
         raise NerfregError("the generator proposed no hypothesis")
-    scored = []
+    scored: list[Scored] = []
+    dropped: list[str] = []
     t = time.time()
     with Progress(transient=True) as progress:
         task = progress.add_task("refining and scoring hypotheses", total=len(hyps))
         for h in hyps:
-            T = check_rigid(refiner.refine(seq1, seq2, h.T_seq1_seq2), f"refined hypothesis from {h.source}")
-            scored.append(Scored(h.source, h.T_seq1_seq2, T, verifier.score(seq1, seq2, T), h.prior))
             progress.advance(task)
+            try:  # one degenerate hypothesis (e.g. a PnP pose far off) must not sink the others
+                T0 = check_rigid(h.T_seq1_seq2, f"hypothesis from {h.source}")
+                T = check_rigid(refiner.refine(seq1, seq2, T0), f"refined hypothesis from {h.source}")
+            except NerfregError as e:
+                dropped.append(f"{h.source}: {e}")
+                continue
+            scored.append(Scored(h.source, T0, T, verifier.score(seq1, seq2, T), h.prior))
     timings["refine_and_verify_s"] = time.time() - t
+    if not scored:
+        raise NerfregError(f"every hypothesis was degenerate ({len(dropped)}; first: {dropped[0]})")
     scored.sort(key=lambda s: s.score.value, reverse=True)
-    return Result(scored[0], scored, timings)
+    return Result(scored[0], scored, timings, dropped)
 
 
 def overlap_fraction(seq1: SequenceData, seq2: SequenceData, T_seq1_seq2: np.ndarray, tolerance_frac: float = 0.02,
