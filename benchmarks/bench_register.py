@@ -1,0 +1,200 @@
+"""Benchmark of the whole pipeline (issue: nerfreg-register) on T-LESS parts.
+
+    .venv/bin/python benchmarks/bench_register.py --work /tmp/bench_register [--objects 5 7 ...]
+        [--setting wide|narrow] [--perfect] [--stage all|train|register]
+
+Per object: `nerfreg-synth` (60 views per side, 128x128), `ns-train nerfreg-feature` on both
+sequences (default config), then `nerfreg-register` with each compared plugin set on the same two
+runs, each scored with `nerfreg-eval`'s metrics; the default's merged model is compared with the
+CAD model. Every stage is skipped when its output exists, so the command resumes where it stopped
+and the table (WORK/table.md, WORK/results.json) always shows what has been measured.
+`--perfect` replaces the trained runs by the true surface seen by each camera (no training): the
+plugins' ceiling. `--setting narrow` uses elevations 35..80 vs -80..-35 (less overlap).
+Run it alone on the machine: training time is part of the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+SHARED = ROOT.parent / "shared" / "data" / "tless_scaled"
+OBJECTS = [4, 5, 7, 8, 11, 14, 19, 23]
+SETTINGS = {"wide": ((10.0, 80.0), (-80.0, -10.0)), "narrow": ((35.0, 80.0), (-80.0, -35.0))}
+# (row name, generator, verifier, refiner): the default first, then the classic baseline
+METHODS = [
+    ("default (fpfh-flips + combined + icp)", "fpfh-flips", "combined", "icp"),
+    ("fpfh + chamfer + icp (classic)", "fpfh", "chamfer", "icp"),
+    ("embedding-pnp + combined + icp", "embedding-pnp", "combined", "icp"),
+]
+
+
+def sh(*cmd) -> float:
+    t = time.time()
+    subprocess.run([str(c) for c in cmd], check=True, stdout=subprocess.DEVNULL)
+    return time.time() - t
+
+
+def prepare(obj: int, setting: str, work: Path, train: bool) -> dict:
+    """Renders the case and trains both runs (each skipped when done); returns timings."""
+    case, runs = work / "case", work / "runs"
+    info_path = work / "train.json"
+    info = json.loads(info_path.read_text()) if info_path.exists() else {}
+    if not (case / "truth.json").exists():
+        el1, el2 = SETTINGS[setting]
+        sh(BIN / "nerfreg-synth", "--mesh", SHARED / f"obj_{obj:02d}.stl", "--out", case, "--views", "60",
+           "--elevation1", *el1, "--elevation2", *el2, "--obj-id", obj, "--overwrite")
+    if train:
+        for seq in ("seq1", "seq2"):
+            if not (runs / seq / "nerfreg-feature" / "bench" / "nerfstudio_models").exists():
+                print(f"  training {seq} of obj_{obj:02d} ({setting})", flush=True)
+                info[f"train_{seq}_s"] = sh(BIN / "ns-train", "nerfreg-feature", "--data", case / seq, "--output-dir", runs,
+                                            "--timestamp", "bench")
+                info_path.write_text(json.dumps(info, indent=2))
+    return info
+
+
+def register_all(work: Path, perfect: bool, methods) -> dict:
+    """Each plugin set on the same two sequences; results keyed by generator name."""
+    from nerfreg_ns.cli import register as reg_cli
+    from nerfreg_ns.data.mesh import sample_surface
+    from nerfreg_ns.data.truth import read_truth
+    from nerfreg_ns.evaluate import TruthModel, evaluate_reconstruction, evaluate_registration, load_points, read_registration
+    from nerfreg_ns.geometry.symmetry import find_symmetries
+    from nerfreg_ns.plugins import load_registry
+
+    case = work / "case"
+    res_path = work / ("results_perfect.json" if perfect else "results.json")
+    results = json.loads(res_path.read_text()) if res_path.exists() else {}
+    todo = [m for m in methods if m[1] not in results and not (perfect and m[1] == "embedding-pnp")]
+    truth = read_truth(case / "truth.json")
+    model = TruthModel(truth)
+    if "symmetric" not in results:
+        pts, _ = sample_surface(model.mesh, 5000, 0)
+        results["symmetric"] = len(find_symmetries(pts, model.distance_obj, truth.diameter)) > 1
+    if not todo:
+        return results
+    t = time.time()
+    if perfect:
+        from nerfreg_ns.register.synthetic import sequence_from_truth
+
+        seqs = (sequence_from_truth(case, "seq1"), sequence_from_truth(case, "seq2"))
+    else:
+        from nerfreg_ns.register.inputs import load_sequence
+
+        runs = work / "runs"
+        seqs = tuple(load_sequence(runs / s / "nerfreg-feature" / "bench" / "config.yml", s) for s in ("seq1", "seq2"))
+    results["load_s"] = time.time() - t
+    registry = load_registry()
+    cls, where = reg_cli.build_config_class(registry)
+    for label, gen, ver, ref in todo:
+        out = work / f"{'reg_perfect' if perfect else 'reg'}_{gen}"
+        cfg = cls(seq1=Path("seq1"), seq2=Path("seq2"), out=out, generator=gen, verifier=ver, refiner=ref, overwrite=True)
+        t = time.time()
+        code = reg_cli.run(cfg, registry, where, sequences=seqs)
+        row = {"method": label, "exit_code": code, "time_s": time.time() - t}
+        row.update(evaluate_registration(read_registration(out / "registration.json", truth), model))
+        reg = json.loads((out / "registration.json").read_text())
+        row["confident"] = reg["confident"]
+        row["score_details"] = reg["score_details"]
+        merged = evaluate_reconstruction(load_points(out / "merged.ply"), model, "seq1")
+        row["merged_chamfer_frac"] = merged["chamfer_frac"]
+        results[gen] = row
+        res_path.write_text(json.dumps(results, indent=2))
+        print(f"  {label}: success {row['success']}, rot {row['rotation_error_deg']:.2f} deg, "
+              f"surface {row['surface_error_frac']:.4f} d, merged chamfer {row['merged_chamfer_frac']:.4f} d", flush=True)
+    return results
+
+
+def _details(work: Path, clouds: str, gen: str) -> dict:
+    reg = work / f"{'reg_perfect' if clouds == 'perfect' else 'reg'}_{gen}" / "registration.json"
+    return json.loads(reg.read_text()).get("score_details", {}) if reg.exists() else {}
+
+
+def _confident_now(details: dict) -> bool:
+    """The `combined` verifier's verdict under its current default thresholds, from a row's details."""
+    from nerfreg_ns.default_plugins.verifiers import CombinedConfig
+
+    c = CombinedConfig()
+    outside = max(details["outside_seq1_masks"], details["outside_seq2_masks"])
+    return bool(outside <= c.max_outside and details.get("fitness", 1.0) >= c.min_fitness)
+
+
+def table(root: Path, objects: list[int], settings: list[str], perfect_too: bool) -> str:
+    """Markdown: one row per object, setting and plugin set, then a summary per plugin set."""
+    lines = ["| object | setting | clouds | method | success | surface err / d | ADD < 0.1d | ADD / d | ADD-S / d | rot err (deg) | trans err / d | "
+             "confident | outside masks | merged Chamfer / d | register s | train s (seq1+seq2) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    summary: dict[tuple, list] = {}
+    for setting in settings:
+        for obj in objects:
+            work = root / setting / f"obj_{obj:02d}"
+            train = json.loads((work / "train.json").read_text()) if (work / "train.json").exists() else {}
+            tsum = sum(v for k, v in train.items() if k.startswith("train_"))
+            for clouds, fname in (("trained", "results.json"), ("perfect", "results_perfect.json")):
+                if clouds == "perfect" and not perfect_too or not (work / fname).exists():
+                    continue
+                res = json.loads((work / fname).read_text())
+                for label, gen, _, _ in METHODS:
+                    if gen not in res:
+                        continue
+                    r = res[gen]
+                    sym = " (sym)" if res.get("symmetric") else ""
+                    train_s = f"{tsum:.0f}" if clouds == "trained" else "-"
+                    det = r.get("score_details") or _details(work, clouds, gen)
+                    outside = max(det.get("outside_seq1_masks", -1), det.get("outside_seq2_masks", -1))
+                    outside_s = f"{outside:.4f}" if outside >= 0 else "-"
+                    if outside >= 0:  # rows measured before a threshold change: today's default decides
+                        r["confident"] = _confident_now(det)
+                    lines.append(
+                        f"| obj_{obj:02d}{sym} | {setting} | {clouds} | {label} | {'yes' if r['success'] else 'no'} | {r['surface_error_frac']:.4f} | "
+                        f"{'yes' if r['add_success'] else 'no'} | {r['add_frac']:.3f} | {r['adds_frac']:.3f} | {r['rotation_error_deg']:.2f} | "
+                        f"{r['translation_error_frac']:.4f} | {'yes' if r['confident'] else 'no'} | {outside_s} | {r['merged_chamfer_frac']:.4f} | "
+                        f"{r['time_s']:.0f} | {train_s} |"
+                    )
+                    summary.setdefault((setting, clouds, label), []).append((r, res.get("symmetric", False)))
+    lines += ["", "| setting | clouds | method | objects | success | confident and wrong | median rot err, non-symmetric (deg) | median merged Chamfer / d |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for (setting, clouds, label), rows in summary.items():
+        ok = sum(r["success"] for r, _ in rows)
+        bad_conf = sum(r["confident"] and not r["success"] for r, _ in rows)
+        rot = [r["rotation_error_deg"] for r, s in rows if not s]
+        med = f"{np.median(rot):.2f}" if rot else "-"
+        lines.append(f"| {setting} | {clouds} | {label} | {len(rows)} | {ok}/{len(rows)} | {bad_conf} | {med} | "
+                     f"{np.median([r['merged_chamfer_frac'] for r, _ in rows]):.4f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--work", default="/tmp/bench_register")
+    ap.add_argument("--objects", type=int, nargs="+", default=OBJECTS)
+    ap.add_argument("--setting", choices=sorted(SETTINGS), nargs="+", default=["wide"])
+    ap.add_argument("--perfect", action="store_true", help="also run the plugins on the true surfaces (no training)")
+    ap.add_argument("--stage", choices=["all", "train", "register"], default="all")
+    args = ap.parse_args()
+    root = Path(args.work)
+    for setting in args.setting:
+        for obj in args.objects:
+            work = root / setting / f"obj_{obj:02d}"
+            work.mkdir(parents=True, exist_ok=True)
+            print(f"obj_{obj:02d} ({setting})", flush=True)
+            prepare(obj, setting, work, train=args.stage != "register" and not (args.perfect and args.stage == "register"))
+            if args.perfect:
+                register_all(work, True, METHODS)
+            if args.stage != "train" and (work / "runs" / "seq2" / "nerfreg-feature" / "bench" / "nerfstudio_models").exists():
+                register_all(work, False, METHODS)
+            (root / "table.md").write_text(table(root, args.objects, args.setting, True))
+    print((root / "table.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
