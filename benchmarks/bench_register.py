@@ -187,7 +187,7 @@ def main() -> None:
             work = root / setting / f"obj_{obj:02d}"
             work.mkdir(parents=True, exist_ok=True)
             print(f"obj_{obj:02d} ({setting})", flush=True)
-            prepare(obj, setting, work, train=args.stage != "register" and not (args.perfect and args.stage == "register"))
+            prepare(obj, setting, work, train=args.stage != "register")
             if args.perfect:
                 register_all(work, True, METHODS)
             if args.stage != "train" and (work / "runs" / "seq2" / "nerfreg-feature" / "bench" / "nerfstudio_models").exists():

@@ -18,6 +18,13 @@ Kind = Literal["generator", "verifier", "refiner"]
 KINDS: tuple[Kind, ...] = ("generator", "verifier", "refiner")
 
 
+def random_subset(points: np.ndarray, n: int) -> np.ndarray:
+    """At most `n` of `points` (N, ...), drawn without replacement with a fixed seed (repeatable scores)."""
+    if len(points) <= n:
+        return points
+    return points[np.random.default_rng(0).choice(len(points), n, replace=False)]
+
+
 @dataclass
 class SequenceData:
     """One sequence: surface points (N, 3), unit normals (N, 3), optional keys (N, E); posed

@@ -15,7 +15,7 @@ from scipy.spatial import cKDTree
 from nerfreg_ns.geometry.cameras import project
 from nerfreg_ns.geometry.transforms import apply, invert
 from nerfreg_ns.plugins import hookimpl
-from nerfreg_ns.registry import Score, SequenceData
+from nerfreg_ns.registry import Score, SequenceData, random_subset
 
 
 @dataclass(frozen=True)
@@ -55,20 +55,14 @@ class CombinedConfig:
     min_fitness: float = 0.2
 
 
-def _subset(points: np.ndarray, n: int) -> np.ndarray:
-    if len(points) <= n:
-        return points
-    return points[np.random.default_rng(0).choice(len(points), n, replace=False)]
-
-
 class Chamfer:
     def __init__(self, config: ChamferConfig) -> None:
         self.config = config
 
     def score(self, seq1: SequenceData, seq2: SequenceData, T_seq1_seq2: np.ndarray) -> Score:
         tau = self.config.truncate_frac * seq1.diameter
-        a = _subset(seq1.points, self.config.max_points)
-        b = apply(T_seq1_seq2, _subset(seq2.points, self.config.max_points))
+        a = random_subset(seq1.points, self.config.max_points)
+        b = apply(T_seq1_seq2, random_subset(seq2.points, self.config.max_points))
         d_ba, _ = cKDTree(a).query(b, distance_upper_bound=tau)
         d_ab, _ = cKDTree(b).query(a, distance_upper_bound=tau)
         fit = 0.5 * (np.isfinite(d_ba).mean() + np.isfinite(d_ab).mean())
@@ -99,8 +93,8 @@ class Silhouette:
         self.config = config
 
     def score(self, seq1: SequenceData, seq2: SequenceData, T_seq1_seq2: np.ndarray) -> Score:
-        p2_in_1 = apply(T_seq1_seq2, _subset(seq2.points, self.config.max_points))
-        p1_in_2 = apply(invert(T_seq1_seq2), _subset(seq1.points, self.config.max_points))
+        p2_in_1 = apply(T_seq1_seq2, random_subset(seq2.points, self.config.max_points))
+        p1_in_2 = apply(invert(T_seq1_seq2), random_subset(seq1.points, self.config.max_points))
         o21 = outside_fraction(p2_in_1, seq1, self.config.tolerance_px)
         o12 = outside_fraction(p1_in_2, seq2, self.config.tolerance_px)
         return Score(-0.5 * (o21 + o12), {"outside_seq1_masks": o21, "outside_seq2_masks": o12},

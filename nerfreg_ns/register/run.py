@@ -7,12 +7,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from rich.progress import Progress
-
 from scipy.spatial import cKDTree
 
 from nerfreg_ns.errors import NerfregError
 from nerfreg_ns.geometry.transforms import apply, check_rigid
-from nerfreg_ns.registry import Generator, Refiner, Score, SequenceData, Verifier
+from nerfreg_ns.registry import Generator, Refiner, Score, SequenceData, Verifier, random_subset
 
 
 @dataclass
@@ -67,7 +66,6 @@ def overlap_fraction(seq1: SequenceData, seq2: SequenceData, T_seq1_seq2: np.nda
                      max_points: int = 20000) -> float:
     """Fraction of the moved sequence-2 points (a random subset) within `tolerance_frac` x d of
     a sequence-1 point: the host's own check, whatever the verifier measures."""
-    rng = np.random.default_rng(0)
-    p2 = seq2.points if len(seq2.points) <= max_points else seq2.points[rng.choice(len(seq2.points), max_points, replace=False)]
+    p2 = random_subset(seq2.points, max_points)
     d, _ = cKDTree(seq1.points).query(apply(T_seq1_seq2, p2), distance_upper_bound=tolerance_frac * seq1.diameter)
     return float(np.isfinite(d).mean())
