@@ -25,6 +25,8 @@ NO_AUTOLOAD_ENV = "NERFREG_NO_PLUGIN_AUTOLOAD"
 BUILTIN_PLUGINS = (
     "nerfreg_ns.default_plugins.embedding_pnp",
     "nerfreg_ns.default_plugins.fpfh",
+    "nerfreg_ns.default_plugins.silhouette_search",
+    "nerfreg_ns.default_plugins.silhouette_fit",
     "nerfreg_ns.default_plugins.verifiers",
     "nerfreg_ns.default_plugins.refiners",
 )

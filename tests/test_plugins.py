@@ -177,3 +177,14 @@ def test_plugin_options_from_the_config_file_and_the_command_line(tmp_path):
     bad.write_text("options:\n  no-such-plugin: {a: 1}\n")
     with pytest.raises(NerfregError, match="unknown plugin 'no-such-plugin'"):
         _apply_config_file(cls, where, bad)
+
+
+def test_silhouette_search_finds_the_pose_without_features(perfect):
+    truth, s1, s2 = perfect
+    reg = load_registry(autoload=False)
+    verifier, refiner = reg.get("verifier", "combined").build(), reg.get("refiner", "silhouette-icp").build()
+    hyps = reg.get("generator", "silhouette-search").build().propose(s1, s2)
+    assert len(hyps) > 1 and all(h.source.startswith("silhouette-search") for h in hyps)
+    refined = [refiner.refine(s1, s2, h.T_seq1_seq2) for h in hyps]
+    best = max(refined, key=lambda T: verifier.score(s1, s2, T).value)
+    assert _surface_error(truth, best) < 0.01

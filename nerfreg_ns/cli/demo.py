@@ -90,9 +90,9 @@ def main(cfg: DemoConfig) -> int:
                 [_bin("ns-train"), "nerfreg-feature", "--data", case / seq, "--output-dir", runs, "--timestamp", "demo",
                  "--vis", "tensorboard", *PRESETS[cfg.preset]], logs / f"train_{seq}.log")
     if not (reg / "registration.json").exists():
-        timings["register_s"] = _stage("[4/5] register seq2 to seq1 (fpfh-flips + combined + icp)",
+        timings["register_s"] = _stage("[4/5] register seq2 to seq1 (silhouette-search + combined + silhouette-icp)",
                                        [_bin("nerfreg-register"), "--seq1", configs["seq1"], "--seq2", configs["seq2"],
-                                        "--generator", "fpfh-flips", "--verifier", "combined", "--refiner", "icp",
+                                        "--generator", "silhouette-search", "--verifier", "combined", "--refiner", "silhouette-icp",
                                         "--out", reg, "--overwrite"], logs / "register.log")
     timings["eval_s"] = _stage("[5/5] score it against the truth (nerfreg-eval)",
                                [_bin("nerfreg-eval"), "--truth", case / "truth.json", "--registration", reg / "registration.json",
