@@ -28,12 +28,16 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SHARED = ROOT.parent / "shared" / "data" / "tless_scaled"
 OBJECTS = [4, 5, 7, 8, 11, 14, 19, 23]
+SYMMETRY_TOL = 0.005
+"""A part counts as symmetric when a turn maps its whole CAD surface onto itself within this
+fraction of d (half the success tolerance): its rotation error then says nothing."""
 SETTINGS = {"wide": ((10.0, 80.0), (-80.0, -10.0)), "narrow": ((35.0, 80.0), (-80.0, -35.0))}
-# (row name, generator, verifier, refiner): the default first, then the classic baseline
+# (row name, result key, generator, verifier, refiner): the default first, then the classic baseline
 METHODS = [
-    ("default (fpfh-flips + combined + icp)", "fpfh-flips", "combined", "icp"),
-    ("fpfh + chamfer + icp (classic)", "fpfh", "chamfer", "icp"),
-    ("embedding-pnp + combined + icp", "embedding-pnp", "combined", "icp"),
+    ("default (silhouette-search + combined + silhouette-icp)", "silhouette-search", "silhouette-search", "combined", "silhouette-icp"),
+    ("fpfh + chamfer + icp (classic)", "fpfh", "fpfh", "chamfer", "icp"),
+    ("fpfh-flips + combined + icp (previous default)", "fpfh-flips", "fpfh-flips", "combined", "icp"),
+    ("embedding-pnp + combined + icp", "embedding-pnp", "embedding-pnp", "combined", "icp"),
 ]
 
 
@@ -74,12 +78,14 @@ def register_all(work: Path, perfect: bool, methods) -> dict:
     case = work / "case"
     res_path = work / ("results_perfect.json" if perfect else "results.json")
     results = json.loads(res_path.read_text()) if res_path.exists() else {}
-    todo = [m for m in methods if m[1] not in results and not (perfect and m[1] == "embedding-pnp")]
+    todo = [m for m in methods if m[1] not in results and not (perfect and m[2] == "embedding-pnp")]
     truth = read_truth(case / "truth.json")
     model = TruthModel(truth)
-    if "symmetric" not in results:
+    if results.get("symmetry_tol") != SYMMETRY_TOL:
         pts, _ = sample_surface(model.mesh, 5000, 0)
-        results["symmetric"] = len(find_symmetries(pts, model.distance_obj, truth.diameter)) > 1
+        results["symmetric"] = len(find_symmetries(pts, model.distance_obj, truth.diameter, tol=SYMMETRY_TOL)) > 1
+        results["symmetry_tol"] = SYMMETRY_TOL
+        res_path.write_text(json.dumps(results, indent=2))
     if not todo:
         return results
     t = time.time()
@@ -95,8 +101,8 @@ def register_all(work: Path, perfect: bool, methods) -> dict:
     results["load_s"] = time.time() - t
     registry = load_registry()
     cls, where = reg_cli.build_config_class(registry)
-    for label, gen, ver, ref in todo:
-        out = work / f"{'reg_perfect' if perfect else 'reg'}_{gen}"
+    for label, key, gen, ver, ref in todo:
+        out = work / f"{'reg_perfect' if perfect else 'reg'}_{key}"
         cfg = cls(seq1=Path("seq1"), seq2=Path("seq2"), out=out, generator=gen, verifier=ver, refiner=ref, overwrite=True)
         t = time.time()
         code = reg_cli.run(cfg, registry, where, sequences=seqs)
@@ -107,15 +113,15 @@ def register_all(work: Path, perfect: bool, methods) -> dict:
         row["score_details"] = reg["score_details"]
         merged = evaluate_reconstruction(load_points(out / "merged.ply"), model, "seq1")
         row["merged_chamfer_frac"] = merged["chamfer_frac"]
-        results[gen] = row
+        results[key] = row
         res_path.write_text(json.dumps(results, indent=2))
         print(f"  {label}: success {row['success']}, rot {row['rotation_error_deg']:.2f} deg, "
               f"surface {row['surface_error_frac']:.4f} d, merged chamfer {row['merged_chamfer_frac']:.4f} d", flush=True)
     return results
 
 
-def _details(work: Path, clouds: str, gen: str) -> dict:
-    reg = work / f"{'reg_perfect' if clouds == 'perfect' else 'reg'}_{gen}" / "registration.json"
+def _details(work: Path, clouds: str, key: str) -> dict:
+    reg = work / f"{'reg_perfect' if clouds == 'perfect' else 'reg'}_{key}" / "registration.json"
     return json.loads(reg.read_text()).get("score_details", {}) if reg.exists() else {}
 
 
@@ -143,13 +149,13 @@ def table(root: Path, objects: list[int], settings: list[str], perfect_too: bool
                 if clouds == "perfect" and not perfect_too or not (work / fname).exists():
                     continue
                 res = json.loads((work / fname).read_text())
-                for label, gen, _, _ in METHODS:
-                    if gen not in res:
+                for label, key, _, _, _ in METHODS:
+                    if key not in res:
                         continue
-                    r = res[gen]
+                    r = res[key]
                     sym = " (sym)" if res.get("symmetric") else ""
                     train_s = f"{tsum:.0f}" if clouds == "trained" else "-"
-                    det = r.get("score_details") or _details(work, clouds, gen)
+                    det = r.get("score_details") or _details(work, clouds, key)
                     outside = max(det.get("outside_seq1_masks", -1), det.get("outside_seq2_masks", -1))
                     outside_s = f"{outside:.4f}" if outside >= 0 else "-"
                     if outside >= 0:  # rows measured before a threshold change: today's default decides

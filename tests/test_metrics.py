@@ -39,3 +39,25 @@ def test_add_of_a_pure_translation_is_its_length():
     T_est = make_T(np.eye(3), [0.3, 0.4, 0])
     assert metrics.add(T_est, T_gt, pts) == pytest.approx(0.5)
     assert metrics.translation_error(T_est, T_gt, np.zeros(3)) == pytest.approx(0.5)
+
+
+def test_symmetries_off_the_principal_axes_are_found():
+    from nerfreg_ns.geometry.symmetry import find_symmetries
+    from nerfreg_ns.geometry.transforms import apply, rotation_angle_deg
+
+    # a 1x1.02x3 prism: its two short principal moments nearly tie, so the SVD axes in that plane
+    # are arbitrary; its half turns about x and y are symmetries all the same
+    prism = trimesh.creation.box(extents=[1.0, 1.02, 3.0])
+    prism.apply_transform(make_T(axis_angle_to_R([0, 0, 1], np.radians(25)), [0.3, -0.2, 0.1]))
+    pts, _ = sample_surface(prism, 3000, seed=2)
+    dist = SurfaceDistance(prism)
+    found = find_symmetries(pts, dist, diameter=3.3, tol=0.005)
+    turned_axes = []
+    for T in found[1:]:
+        assert np.mean(dist(apply(T, pts))) < 0.005 * 3.3
+        w, v = np.linalg.eig(T[:3, :3])
+        turned_axes.append(np.real(v[:, np.argmin(np.abs(w - 1))]))
+    crosswise = [a for a, T in zip(turned_axes, found[1:]) if abs(a[2]) < 0.1 and abs(rotation_angle_deg(T[:3, :3]) - 180) < 2]
+    assert crosswise, [rotation_angle_deg(T[:3, :3]) for T in found]
+    lengthwise = [a for a, T in zip(turned_axes, found[1:]) if abs(a[2]) > 0.99 and abs(rotation_angle_deg(T[:3, :3]) - 180) < 2]
+    assert lengthwise  # the half turn about the long axis, which the SVD does pin down
