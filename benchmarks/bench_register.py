@@ -134,9 +134,7 @@ def _confident_now(details: dict) -> bool:
     """The `combined` verifier's verdict under its current default thresholds, from a row's details."""
     from nerfreg_ns.default_plugins.verifiers import CombinedConfig
 
-    c = CombinedConfig()
-    outside = max(details["outside_seq1_masks"], details["outside_seq2_masks"])
-    return bool(outside <= c.max_outside and details.get("fitness", 1.0) >= c.min_fitness)
+    return CombinedConfig().trusts(details["outside_seq1_masks"], details["outside_seq2_masks"], details.get("fitness", 1.0))
 
 
 def _rot_err_up_to_symmetry(work: Path, clouds: str, key: str, res: dict) -> float:

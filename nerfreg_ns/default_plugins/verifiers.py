@@ -54,6 +54,10 @@ class CombinedConfig:
     max_outside: float = 0.02
     min_fitness: float = 0.2
 
+    def trusts(self, outside_seq1_masks: float, outside_seq2_masks: float, fitness: float) -> bool:
+        """The verdict from a score's details (also used to re-judge recorded scores)."""
+        return max(outside_seq1_masks, outside_seq2_masks) <= self.max_outside and fitness >= self.min_fitness
+
 
 class Chamfer:
     def __init__(self, config: ChamferConfig) -> None:
@@ -109,7 +113,9 @@ class Combined:
 
     def score(self, seq1: SequenceData, seq2: SequenceData, T_seq1_seq2: np.ndarray) -> Score:
         s, c = self.silhouette.score(seq1, seq2, T_seq1_seq2), self.chamfer.score(seq1, seq2, T_seq1_seq2)
-        return Score(s.value + self.config.chamfer_weight * c.value, {**s.details, **c.details}, s.confident and c.confident)
+        details = {**s.details, **c.details}
+        trusted = self.config.trusts(details["outside_seq1_masks"], details["outside_seq2_masks"], details["fitness"])
+        return Score(s.value + self.config.chamfer_weight * c.value, details, trusted)
 
 
 @hookimpl
