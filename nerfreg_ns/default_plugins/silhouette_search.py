@@ -16,7 +16,7 @@ import numpy as np
 from rich.progress import Progress
 
 from nerfreg_ns.default_plugins.silhouette_fit import MaskFields, damped_step, farthest_points, silhouette_system, so3_exp
-from nerfreg_ns.geometry.transforms import make_T, rotation_angle_deg
+from nerfreg_ns.geometry.transforms import make_T, quat_xyzw_to_R, rotation_angle_deg
 from nerfreg_ns.plugins import hookimpl
 from nerfreg_ns.registry import Hypothesis, SequenceData
 
@@ -52,16 +52,6 @@ def super_fibonacci_rotations(n: int) -> np.ndarray:
     a, b = 2 * np.pi * s / phi, 2 * np.pi * s / psi
     q = np.stack([r * np.sin(a), r * np.cos(a), R * np.sin(b), R * np.cos(b)], 1)  # (x, y, z, w)
     return quat_xyzw_to_R(q)
-
-
-def quat_xyzw_to_R(q: np.ndarray) -> np.ndarray:
-    """(..., 4) unit quaternions (x, y, z, w) -> (..., 3, 3) rotation matrices."""
-    x, y, z, w = np.moveaxis(q / np.linalg.norm(q, axis=-1, keepdims=True), -1, 0)
-    return np.stack([
-        1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
-        2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
-        2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y),
-    ], -1).reshape(*q.shape[:-1], 3, 3)
 
 
 class SilhouetteSearch:

@@ -78,18 +78,20 @@ def axis_angle_to_R(axis: np.ndarray, angle_rad: float) -> np.ndarray:
     return np.eye(3) + np.sin(angle_rad) * K + (1 - np.cos(angle_rad)) * (K @ K)
 
 
+def quat_xyzw_to_R(q: np.ndarray) -> np.ndarray:
+    """(..., 4) quaternions (x, y, z, w), normalised here -> (..., 3, 3) rotation matrices."""
+    x, y, z, w = np.moveaxis(q / np.linalg.norm(q, axis=-1, keepdims=True), -1, 0)
+    return np.stack([
+        1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
+        2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
+        2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y),
+    ], -1).reshape(*q.shape[:-1], 3, 3)
+
+
 def random_rotation(rng: np.random.Generator) -> np.ndarray:
     """A rotation (3, 3) drawn uniformly from SO(3) (unit quaternion from a 4D Gaussian)."""
-    q = rng.normal(size=4)
-    q /= np.linalg.norm(q)
-    w, x, y, z = q
-    return np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-        ]
-    )
+    w, x, y, z = rng.normal(size=4)  # same draws and order as before: seeded results unchanged
+    return quat_xyzw_to_R(np.array([x, y, z, w]))
 
 
 def random_small_rotation(rng: np.random.Generator, max_deg: float) -> np.ndarray:
