@@ -35,7 +35,7 @@ VENV_BIN = Path(sys.executable).parent
 TINY = [
     "--pipeline.nerf-steps", "150", "--pipeline.model.density-res", "64",
     "--pipeline.datamanager.train-num-rays-per-batch", "1024",
-    "--pipeline.query-size", "48", "--pipeline.embed-batch-images", "4", "--vis", "tensorboard",
+    "--pipeline.query-size", "48", "--pipeline.embed-batch-images", "4", "--pipeline.extra-views", "4", "--vis", "tensorboard",
 ]
 
 

@@ -21,7 +21,7 @@ from nerfreg_ns.nerf.model import NerfregModelConfig
 from nerfreg_ns.nerf.pipeline import NerfregPipelineConfig
 
 NERF_STEPS = 1200
-EMBED_STEPS = 1200
+EMBED_STEPS = 3200
 
 
 def make_trainer_config(nerf_steps: int = NERF_STEPS, embed_steps: int = EMBED_STEPS) -> TrainerConfig:

@@ -1,0 +1,97 @@
+"""Phase-2 variants (keys and queries) on one trained field: accuracy against training time.
+
+Loads a finished `nerfreg-feature` run of a `nerfreg-synth` case (e.g. the one
+`bench_feature.py` leaves in WORK/runs), replaces its key head and query encoder by fresh ones,
+trains them with the given settings (the field stays fixed) and prints, every `--every` steps,
+the held-out key accuracy on upper and lower views (fraction of foreground pixels whose best
+key is within 5% of d of the true point). One JSON line per probe.
+
+    .venv/bin/python benchmarks/bench_phase2.py --run /tmp/bench_feature/runs/seq1/nerfreg-feature/bench/config.yml \
+        --case /tmp/bench_feature/case --size 48 --steps 3200 --schedule cosine
+
+Run it alone on the machine: the timings are wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--run", type=Path, required=True, help="config.yml of a trained nerfreg-feature run")
+    ap.add_argument("--case", type=Path, required=True, help="the nerfreg-synth case folder (truth.json)")
+    ap.add_argument("--steps", type=int, default=3200)
+    ap.add_argument("--size", type=int, default=48, help="query crop side (px)")
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--schedule", choices=("constant", "cosine"), default="cosine")
+    ap.add_argument("--channels", type=int, nargs="+", default=[16, 32, 64], help="U-Net channels per level")
+    ap.add_argument("--extra-views", type=int, default=0)
+    ap.add_argument("--extra-elevation", type=float, nargs=2, default=(-35.0, 5.0))
+    ap.add_argument("--probe-views", type=int, default=12, help="held-out views per group")
+    ap.add_argument("--every", type=int, default=800)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    import numpy as np
+    import torch
+    from probe_views import probe_views
+
+    from nerfreg_ns.data.truth import read_truth
+    from nerfreg_ns.embedding.keys import KeyHead
+    from nerfreg_ns.embedding.query import QueryEncoder
+    from nerfreg_ns.embedding.train import embedding_step
+    from nerfreg_ns.nerf.export import load_run
+    from nerfreg_ns.nerf.pipeline import phase_cosine
+    from nerfreg_ns.nerf.probe import correspondence_accuracy
+
+    torch.manual_seed(args.seed)
+    pipe, _ = load_run(args.run)
+    cfg, model = pipe.config, pipe.model
+    cfg.query_size, cfg.extra_views, cfg.extra_elevation = args.size, args.extra_views, tuple(args.extra_elevation)
+    t = time.time()
+    src = pipe.embedding_source()
+    print(json.dumps({"source_s": round(time.time() - t, 1), "views": len(src.images)}), flush=True)
+    model.query_encoder = QueryEncoder(model.config.emb_dim, tuple(args.channels)).to(model.device)
+    model.key_head = KeyHead(model.config.emb_dim, model.config.key_freqs, model.config.key_hidden).to(model.device)
+    opt = torch.optim.Adam([*model.query_encoder.parameters(), *model.key_head.parameters()], lr=args.lr)
+
+    truth = read_truth(args.case / "truth.json")
+    groups = {"upper 10..80": (10.0, 80.0), "lower -10..-30": (-30.0, -10.0)}
+    probes = {k: probe_views(truth, el, args.probe_views, 128, seed=123 + i) for i, (k, el) in enumerate(groups.items())}
+
+    def probe() -> dict:
+        model.eval()
+        out = {k: round(correspondence_accuracy(pipe, v, 0.05 * truth.diameter)["raw"], 4) for k, v in probes.items()}
+        model.train()
+        return out
+
+    model.train()
+    train_s, top1 = 0.0, []
+    for step in range(args.steps):
+        t = time.time()
+        if args.schedule == "cosine":
+            for g in opt.param_groups:
+                g["lr"] = args.lr * phase_cosine(step, 0, args.steps, cfg.embed_lr_final)
+        out = embedding_step(model.query_encoder, model.key_head, src, cfg.augment, batch_images=cfg.embed_batch_images,
+                             pixels_per_image=cfg.embed_pixels_per_image, negatives=cfg.embed_negatives)
+        (out["infonce"] + out["mask_bce"]).backward()
+        opt.step()
+        opt.zero_grad()
+        train_s += time.time() - t
+        top1.append(out["acc_top1"].item())
+        if (step + 1) % args.every == 0 or step + 1 == args.steps:
+            print(json.dumps({"step": step + 1, "train_s": round(train_s), "train_top1": round(float(np.mean(top1[-100:])), 3),
+                              **probe()}), flush=True)
+    print(json.dumps({"settings": {k: v if not isinstance(v, Path) else str(v) for k, v in vars(args).items()}}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Viewpoints the sequence did not film, for extra phase-2 training views rendered by the field.
+
+A sequence films one hemisphere; the query encoder then never sees the object's outline from
+near or below its equator, which is where the other sequence's images come from. The trained
+field can render such views (geometry from the carved hull and the density, colour
+extrapolated). "Up" is the mean direction from the object centre to the cameras, so nothing
+about the dataset's own axes is assumed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nerfreg_ns.geometry.cameras import c2w_opencv_to_opengl
+from nerfreg_ns.geometry.transforms import look_at_c2w_opencv
+
+GOLDEN_ANGLE = np.pi * (3 - np.sqrt(5))
+
+
+def camera_up(camera_centres: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """Unit mean direction (3,) from `centre` (3,) to the camera centres (N, 3)."""
+    rel = camera_centres - centre
+    rel = rel / np.linalg.norm(rel, axis=1, keepdims=True).clip(1e-12)
+    mean = rel.mean(axis=0)
+    norm = np.linalg.norm(mean)
+    if norm < 1e-6:  # cameras all around: no hemisphere to leave, any axis will do
+        return np.array([0.0, 0.0, 1.0])
+    return mean / norm
+
+
+def orbit_c2w_opengl(camera_centres: np.ndarray, centre: np.ndarray, n: int, elevation_deg: tuple[float, float],
+                     seed: int = 0) -> np.ndarray:
+    """n camera-to-world poses (n, 3, 4), OpenGL convention (nerfstudio's), looking at `centre`.
+
+    Elevations are stratified over `elevation_deg` (degrees above the plane through `centre`
+    normal to `camera_up`), azimuths follow the golden angle; the distance is the cameras' mean
+    distance to `centre`.
+    """
+    up = camera_up(camera_centres, centre)
+    a = np.array([1.0, 0.0, 0.0]) if abs(up[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    e1 = np.cross(up, a)
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(up, e1)
+    dist = float(np.linalg.norm(camera_centres - centre, axis=1).mean())
+    rng = np.random.default_rng(seed)
+    lo, hi = np.radians(sorted(elevation_deg))
+    az0 = rng.uniform(0, 2 * np.pi)
+    poses = []
+    for i in range(n):
+        el = lo + (hi - lo) * (i + rng.uniform(0.2, 0.8)) / max(n, 1)
+        az = az0 + i * GOLDEN_ANGLE
+        eye = centre + dist * (np.cos(el) * (np.cos(az) * e1 + np.sin(az) * e2) + np.sin(el) * up)
+        poses.append(c2w_opencv_to_opengl(look_at_c2w_opencv(eye, centre, up))[:3])
+    return np.stack(poses) if poses else np.zeros((0, 3, 4))
