@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
+from nerfreg_ns.geometry.transforms import make_T
 from nerfreg_ns.plugins import hookimpl
 from nerfreg_ns.registry import SequenceData
 
@@ -190,9 +191,7 @@ class SilhouetteIcp:
             R, t = so3_exp(step[:, :3]) @ R, t + step[:, 3:]
             if np.linalg.norm(step[0, :3]) < 1e-5 and np.linalg.norm(step[0, 3:]) < 1e-5 * seq1.diameter:
                 break
-        T = np.eye(4)
-        T[:3, :3], T[:3, 3] = R[0], t[0]
-        return T
+        return make_T(R[0], t[0])
 
 
 @hookimpl
