@@ -31,6 +31,19 @@ def test_train_checkpoints_and_resumes(run, case, tmp_path):
     assert (resumed / "seq1" / "nerfreg-feature" / "run" / "nerfstudio_models" / "step-000000359.ckpt").is_file()
 
 
+def test_phase_two_learning_rates_decay_to_their_floor(run):
+    import torch
+
+    from nerfreg_ns.nerf.config import make_trainer_config
+
+    # the run ends at step 349 of 350: phase 2 (steps 150..350) has decayed to about 5% of its rate
+    ckpt = torch.load(run / "nerfstudio_models" / "step-000000349.ckpt", map_location="cpu", weights_only=False)
+    opts = make_trainer_config().optimizers
+    for group in ("keys", "query"):
+        lr = ckpt["optimizers"][group]["param_groups"][0]["lr"]
+        assert np.isclose(lr, 0.05 * opts[group]["optimizer"].lr, rtol=0.01), (group, lr)
+
+
 def test_export_is_in_the_input_frame_and_close_to_the_truth(run, case, tmp_path):
     from nerfreg_ns.data.truth import read_truth
     from nerfreg_ns.evaluate import TruthModel, evaluate_reconstruction
