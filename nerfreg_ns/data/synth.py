@@ -23,11 +23,10 @@ from nerfreg_ns.data.nerfstudio_io import write_nerfstudio_dataset
 from nerfreg_ns.data.render import Renderer
 from nerfreg_ns.data.truth import truth_dict
 from nerfreg_ns.errors import NerfregError
-from nerfreg_ns.geometry.cameras import K_matrix
+from nerfreg_ns.geometry.cameras import K_matrix, camera_poses
 from nerfreg_ns.geometry.transforms import (
     axis_angle_to_R,
     invert,
-    look_at_c2w_opencv,
     make_T,
     random_rotation,
     random_small_rotation,
@@ -35,7 +34,6 @@ from nerfreg_ns.geometry.transforms import (
 from nerfreg_ns.io_utils import write_json_atomic
 
 UNIT_TO_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "in": 25.4}
-GOLDEN_ANGLE = np.pi * (3.0 - np.sqrt(5.0))
 
 
 @dataclass(frozen=True)
@@ -57,22 +55,6 @@ class SynthOptions:
     trans_noise: float = 0.0  # fraction of the diameter
     principal_jitter: float = 0.0  # pixels, per image
     obj_id: int = 1
-
-
-def camera_poses(n: int, elevation_deg: tuple[float, float], distance: float, rng: np.random.Generator) -> list[np.ndarray]:
-    """n OpenCV camera-to-object poses (4, 4) looking at the origin from an elevation band.
-
-    Elevations are stratified over the band, azimuths follow the golden angle from a random start.
-    """
-    lo, hi = np.radians(sorted(elevation_deg))
-    az0 = rng.uniform(0, 2 * np.pi)
-    poses = []
-    for i in range(n):
-        el = lo + (hi - lo) * (i + rng.uniform(0.2, 0.8)) / n
-        az = az0 + i * GOLDEN_ANGLE
-        eye = distance * np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
-        poses.append(look_at_c2w_opencv(eye, np.zeros(3), np.array([0.0, 0.0, 1.0])))
-    return poses
 
 
 def make_case(mesh: trimesh.Trimesh, name: str, unit: str, opts: SynthOptions, out: Path) -> dict:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from nerfreg_ns.geometry.transforms import invert, make_T
+from nerfreg_ns.geometry.transforms import invert, look_at_c2w_opencv, make_T
 
 _FLIP_YZ = np.diag([1.0, -1.0, -1.0, 1.0])
+GOLDEN_ANGLE = np.pi * (3.0 - np.sqrt(5.0))
 
 
 def c2w_opencv_to_opengl(T_world_camcv: np.ndarray) -> np.ndarray:
@@ -55,3 +56,19 @@ def elevation_deg(camera_centre_obj: np.ndarray) -> float:
     """Elevation in degrees of a camera centre (3,) seen from the object origin (+z is up)."""
     x, y, z = camera_centre_obj
     return float(np.degrees(np.arctan2(z, np.hypot(x, y))))
+
+
+def camera_poses(n: int, elevation_deg: tuple[float, float], distance: float, rng: np.random.Generator) -> list[np.ndarray]:
+    """n OpenCV camera-to-object poses (4, 4) looking at the origin from an elevation band.
+
+    Elevations are stratified over the band, azimuths follow the golden angle from a random start.
+    """
+    lo, hi = np.radians(sorted(elevation_deg))
+    az0 = rng.uniform(0, 2 * np.pi)
+    poses = []
+    for i in range(n):
+        el = lo + (hi - lo) * (i + rng.uniform(0.2, 0.8)) / n
+        az = az0 + i * GOLDEN_ANGLE
+        eye = distance * np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
+        poses.append(look_at_c2w_opencv(eye, np.zeros(3), np.array([0.0, 0.0, 1.0])))
+    return poses

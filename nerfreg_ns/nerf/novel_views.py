@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from nerfreg_ns.geometry.cameras import c2w_opencv_to_opengl
-from nerfreg_ns.geometry.transforms import look_at_c2w_opencv
-
-GOLDEN_ANGLE = np.pi * (3 - np.sqrt(5))
+from nerfreg_ns.geometry.cameras import c2w_opencv_to_opengl, camera_poses
+from nerfreg_ns.geometry.transforms import make_T
 
 
 def camera_up(camera_centres: np.ndarray, centre: np.ndarray) -> np.ndarray:
@@ -40,15 +38,9 @@ def orbit_c2w_opengl(camera_centres: np.ndarray, centre: np.ndarray, n: int, ele
     a = np.array([1.0, 0.0, 0.0]) if abs(up[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
     e1 = np.cross(up, a)
     e1 /= np.linalg.norm(e1)
-    e2 = np.cross(up, e1)
+    # nerfreg-synth's orbit about +z, carried onto a frame whose +z is `up` (a proper rotation)
+    T_world_orbit = make_T(np.stack([e1, np.cross(up, e1), up], axis=1), centre)
     dist = float(np.linalg.norm(camera_centres - centre, axis=1).mean())
-    rng = np.random.default_rng(seed)
-    lo, hi = np.radians(sorted(elevation_deg))
-    az0 = rng.uniform(0, 2 * np.pi)
-    poses = []
-    for i in range(n):
-        el = lo + (hi - lo) * (i + rng.uniform(0.2, 0.8)) / max(n, 1)
-        az = az0 + i * GOLDEN_ANGLE
-        eye = centre + dist * (np.cos(el) * (np.cos(az) * e1 + np.sin(az) * e2) + np.sin(el) * up)
-        poses.append(c2w_opencv_to_opengl(look_at_c2w_opencv(eye, centre, up))[:3])
+    poses = [c2w_opencv_to_opengl(T_world_orbit @ T)[:3]
+             for T in camera_poses(n, elevation_deg, dist, np.random.default_rng(seed))]
     return np.stack(poses) if poses else np.zeros((0, 3, 4))

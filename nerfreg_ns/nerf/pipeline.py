@@ -158,7 +158,7 @@ class NerfregPipeline(VanillaPipeline):
         size = self.config.query_size
         images, point_maps, masks, pool = [], [], [], []
         n = len(self.datamanager.train_dataset)
-        novel = self.novel_poses() if self.config.extra_views > 0 else torch.zeros(0, 3, 4)
+        novel = self.novel_poses()  # (0, 3, 4) unless extra_views > 0
         for i in track(range(n + len(novel)), description="rendering surfaces for the query encoder", transient=True):
             r = self.render_surface(i) if i < n else self.render_novel(novel[i - n])
             valid = r["fg"] & (r["acc"] > 0.5)
