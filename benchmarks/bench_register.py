@@ -39,6 +39,8 @@ METHODS = [
     ("fpfh + chamfer + icp (classic)", "fpfh", "fpfh", "chamfer", "icp"),
     ("fpfh-flips + combined + icp (previous default)", "fpfh-flips", "fpfh-flips", "combined", "icp"),
     ("embedding-pnp + combined + icp", "embedding-pnp", "embedding-pnp", "combined", "icp"),
+    ("silhouette-search + combined + silhouette-icp,icp (both refiners, verifier picks)", "two-refiners",
+     "silhouette-search", "combined", "silhouette-icp,icp"),
 ]
 
 

@@ -76,6 +76,8 @@ def test_bad_inputs(run, tmp_path):
     proc = register("--seq1", run / "config.yml", "--seq2", run / "config.yml", "--verifier", "nope", "--out", tmp_path / "o")
     assert proc.returncode == 2 and "unknown verifier 'nope' (known: chamfer, combined, " in proc.stderr
     assert "silhouette" in proc.stderr.splitlines()[0]  # the message lists the known ones
+    proc = register("--seq1", run / "config.yml", "--seq2", run / "config.yml", "--refiner", "icp,nope", "--out", tmp_path / "o")
+    assert proc.returncode == 2 and "unknown refiner 'nope' (known: " in proc.stderr and "silhouette-icp" in proc.stderr
     proc = register("--list-plugins")
     assert proc.returncode == 0 and "point-icp" in proc.stdout and "[example]" in proc.stdout, proc.stdout
     proc = register("--seq1", tmp_path / "missing.yml", "--seq2", run / "config.yml", "--out", tmp_path / "o")
@@ -192,3 +194,44 @@ def test_a_degenerate_hypothesis_is_dropped_not_fatal():
                 return super().propose(seq1, seq2)[:1]
 
         register_sequences(*seqs, AllBad(), reg.get("verifier", "chamfer").build(), reg.get("refiner", "none").build())
+
+
+def test_several_refiners_each_refine_every_hypothesis_and_the_verifier_picks():
+    from nerfreg_ns.cli.register import refiner_names
+    from nerfreg_ns.plugins import load_registry
+    from nerfreg_ns.register.run import register_sequences
+    from nerfreg_ns.registry import SequenceData
+
+    shift = np.eye(4)
+    shift[:3, 3] = [0.2, 0.0, 0.0]
+
+    class Gen:
+        def propose(self, seq1, seq2):
+            return [Hypothesis(shift, "off-a"), Hypothesis(shift @ shift, "off-b")]
+
+    class Stay:  # leaves the pose where it is
+        def refine(self, seq1, seq2, T):
+            return T
+
+    class Snap:  # finds the truth
+        def refine(self, seq1, seq2, T):
+            return np.eye(4)
+
+    class Broken:
+        def refine(self, seq1, seq2, T):
+            return np.full((4, 4), np.nan)
+
+    rng = np.random.default_rng(2)
+    pts = rng.normal(size=(3000, 3)) * [1.0, 0.6, 0.3]
+    seqs = [SequenceData(n, pts, pts / np.linalg.norm(pts, axis=1, keepdims=True), 3.0) for n in ("seq1", "seq2")]
+    chamfer = load_registry(autoload=False).get("verifier", "chamfer").build()
+    res = register_sequences(*seqs, Gen(), chamfer, {"stay": Stay(), "snap": Snap(), "broken": Broken()})
+    assert sorted((h.source, h.refiner) for h in res.hypotheses) == [
+        ("off-a", "snap"), ("off-a", "stay"), ("off-b", "snap"), ("off-b", "stay")]
+    assert res.best.refiner == "snap" and np.allclose(res.best.T_seq1_seq2, np.eye(4))
+    assert len(res.dropped) == 2 and all(" by broken: " in d for d in res.dropped)
+    # the stay results keep their offset: the verifier chose, the refiners did not collude
+    assert max(h.score.value for h in res.hypotheses if h.refiner == "stay") < res.best.score.value
+    assert refiner_names("silhouette-icp, icp") == ["silhouette-icp", "icp"]
+    with pytest.raises(NerfregError, match="names a refiner twice"):
+        refiner_names("icp,icp")

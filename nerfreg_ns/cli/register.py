@@ -5,6 +5,7 @@
 
 Plugins are chosen by name; each plugin's options appear as `--NAME.OPTION` (e.g.
 `--icp.iterations 30`), and a YAML file (`--config configs/default.yaml`) can set both.
+`--refiner A,B` refines every hypothesis with each of A and B and lets the verifier choose.
 """
 
 from __future__ import annotations
@@ -17,6 +18,16 @@ from typing import Any, Optional
 from nerfreg_ns.errors import EXIT_NOT_CONFIDENT, NerfregError
 
 DEFAULTS = {"generator": "silhouette-search", "verifier": "combined", "refiner": "silhouette-icp"}
+
+
+def refiner_names(value: str) -> list[str]:
+    """`--refiner A,B` -> [A, B]: several refiners, each applied to every hypothesis."""
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    if not names:
+        raise NerfregError("--refiner needs at least one name")
+    if len(set(names)) != len(names):
+        raise NerfregError(f"--refiner names a refiner twice: {value}")
+    return names
 
 
 def _option_field(kind: str, name: str, taken: set[str]) -> str:
@@ -127,20 +138,26 @@ def run(cfg, registry, where, sequences=None) -> int:
 
     if cfg.seq1 is None or cfg.seq2 is None or cfg.out is None:
         raise NerfregError("--seq1, --seq2 and --out are required")
-    chosen = {kind: registry.get(kind, getattr(cfg, kind)) for kind in ("generator", "verifier", "refiner")}
+    chosen = {kind: registry.get(kind, getattr(cfg, kind)) for kind in ("generator", "verifier")}
     options = {kind: getattr(cfg, where[(kind, e.name)]) for kind, e in chosen.items()}
+    refiners = [registry.get("refiner", name) for name in refiner_names(cfg.refiner)]
+    refiner_options = {e.name: getattr(cfg, where[("refiner", e.name)]) for e in refiners}
     if cfg.out.exists() and not cfg.overwrite:
         raise NerfregError(f"output folder already exists: {cfg.out} (pass --overwrite to replace it)")
     seq1, seq2 = sequences or (load_sequence(cfg.seq1, "seq1"), load_sequence(cfg.seq2, "seq2"))
     check_same_object(seq1, seq2)
     objs = {kind: e.factory(options[kind]) for kind, e in chosen.items()}
-    result = register_sequences(seq1, seq2, objs["generator"], objs["verifier"], objs["refiner"])
+    result = register_sequences(seq1, seq2, objs["generator"], objs["verifier"],
+                                {e.name: e.factory(refiner_options[e.name]) for e in refiners})
     overlap = overlap_fraction(seq1, seq2, result.best.T_seq1_seq2)
     if overlap < cfg.min_overlap:
         raise NerfregError(f"the two surfaces do not overlap: under the best hypothesis only {100 * overlap:.1f}% of sequence 2's "
                            f"surface meets sequence 1's (need {100 * cfg.min_overlap:.0f}%); the sequences must see a common band "
                            "of the object (e.g. elevations near the equator from both sides). Nothing written.")
     plugins = {kind: {"name": e.name, "plugin": e.plugin, "options": dataclasses.asdict(options[kind])} for kind, e in chosen.items()}
+    plugins["refiners"] = [{"name": e.name, "plugin": e.plugin, "options": dataclasses.asdict(refiner_options[e.name])}
+                           for e in refiners]
+    plugins["refiner"] = next(r for r in plugins["refiners"] if r["name"] == result.best.refiner)  # the one that won
     reg = outputs.registration_dict(result, seq1, seq2, plugins)
     with atomic_output_dir(cfg.out, overwrite=cfg.overwrite) as tmp:
         pts, nrm = outputs.merged_cloud(seq1, seq2, result.best.T_seq1_seq2)

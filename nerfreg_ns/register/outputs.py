@@ -43,8 +43,9 @@ def registration_dict(result: Result, seq1: SequenceData, seq2: SequenceData, pl
         "score_details": best.score.details,
         "confident": bool(best.score.confident),
         "source": best.source,
+        "refiner": best.refiner,
         "hypotheses": [
-            {"source": h.source, "score": h.score.value, "confident": h.score.confident, "details": h.score.details,
+            {"source": h.source, "refiner": h.refiner, "score": h.score.value, "confident": h.score.confident, "details": h.score.details,
              "prior": h.prior, "T_initial": h.T_initial.tolist(), "T_seq1_seq2": h.T_seq1_seq2.tolist()}
             for h in result.hypotheses
         ],
@@ -123,9 +124,10 @@ def write_report(path: Path, seq1: SequenceData, seq2: SequenceData, result: Res
     ax = fig.add_subplot(3, 2, 2)
     scores = [h.score.value for h in result.hypotheses]
     ax.barh(range(len(scores)), scores, color=["tab:green" if i == 0 else "tab:gray" for i in range(len(scores))])
-    ax.set_yticks(range(len(scores)), [h.source for h in result.hypotheses], fontsize=6)
+    label = lambda h: f"{h.source} + {h.refiner}" if h.refiner else h.source  # noqa: E731
+    ax.set_yticks(range(len(scores)), [label(h) for h in result.hypotheses], fontsize=6)
     ax.invert_yaxis()
-    ax.set_title(f"hypotheses by verifier score (best: {result.best.source}, confident: {result.best.score.confident})", fontsize=9)
+    ax.set_title(f"hypotheses by verifier score (best: {label(result.best)}, confident: {result.best.score.confident})", fontsize=9)
     verts = np.asarray(mesh.vertices)
     for row, (seq, T_seq_seq1) in enumerate(((seq1, np.eye(4)), (seq2, invert(T))), start=1):
         idx = np.linspace(0, len(seq.masks) - 1, 4).round().astype(int)

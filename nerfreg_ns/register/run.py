@@ -1,9 +1,15 @@
-"""Running the plugins: hypotheses -> refined -> scored -> the best T_seq1_seq2."""
+"""Running the plugins: hypotheses -> refined (by each chosen refiner) -> scored -> the best T_seq1_seq2.
+
+Several refiners may be chosen: every hypothesis is refined by each and every result is scored,
+so the verifier also picks between refiners. Refiners fail in different ways (silhouette-icp can
+be dragged by a visual hull's bulge, point-to-plane ICP slides along a symmetric face), and the
+verifier that already picks between hypotheses can tell which result is consistent."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Mapping, Union
 
 import numpy as np
 from rich.progress import Progress
@@ -21,6 +27,7 @@ class Scored:
     T_seq1_seq2: np.ndarray
     score: Score
     prior: float
+    refiner: str = ""
 
 
 @dataclass
@@ -33,8 +40,12 @@ class Result:
 
 
 def register_sequences(seq1: SequenceData, seq2: SequenceData, generator: Generator, verifier: Verifier,
-                       refiner: Refiner) -> Result:
-    """Proposes, refines and scores hypotheses; the highest verifier score wins."""
+                       refiner: Union[Refiner, Mapping[str, Refiner]]) -> Result:
+    """Proposes hypotheses, refines each with every refiner (one, or a mapping name -> refiner)
+    and scores every result; the highest verifier score wins."""
+    refiners = dict(refiner) if isinstance(refiner, Mapping) else {"": refiner}
+    if not refiners:
+        raise NerfregError("no refiner chosen")
     timings = {}
     t = time.time()
     hyps = generator.propose(seq1, seq2)
@@ -45,16 +56,23 @@ def register_sequences(seq1: SequenceData, seq2: SequenceData, generator: Genera
     dropped: list[str] = []
     t = time.time()
     with Progress(transient=True) as progress:
-        task = progress.add_task("refining and scoring hypotheses", total=len(hyps))
+        task = progress.add_task("refining and scoring hypotheses", total=len(hyps) * len(refiners))
         for h in hyps:
-            progress.advance(task)
             try:  # one degenerate hypothesis (e.g. a PnP pose far off) must not sink the others
                 T0 = check_rigid(h.T_seq1_seq2, f"hypothesis from {h.source}")
-                T = check_rigid(refiner.refine(seq1, seq2, T0), f"refined hypothesis from {h.source}")
             except NerfregError as e:
                 dropped.append(f"{h.source}: {e}")
+                progress.advance(task, len(refiners))
                 continue
-            scored.append(Scored(h.source, T0, T, verifier.score(seq1, seq2, T), h.prior))
+            for name, ref in refiners.items():
+                progress.advance(task)
+                by = f" by {name}" if name else ""
+                try:
+                    T = check_rigid(ref.refine(seq1, seq2, T0), f"refined hypothesis from {h.source}{by}")
+                except NerfregError as e:
+                    dropped.append(f"{h.source}{by}: {e}")
+                    continue
+                scored.append(Scored(h.source, T0, T, verifier.score(seq1, seq2, T), h.prior, name))
     timings["refine_and_verify_s"] = time.time() - t
     if not scored:
         raise NerfregError(f"every hypothesis was degenerate ({len(dropped)}; first: {dropped[0]})")
