@@ -5,6 +5,7 @@ from nerfreg_ns.errors import NerfregError
 from nerfreg_ns.geometry.cameras import c2w_opencv_to_opengl, c2w_opengl_to_opencv, elevation_deg
 from nerfreg_ns.geometry.transforms import (
     apply, axis_angle_to_R, check_rigid, invert, look_at_c2w_opencv, make_T, random_rotation, rotation_angle_deg,
+    so3_exp,
 )
 
 
@@ -22,6 +23,16 @@ def test_rotation_angle_recovers_known_angles():
     for deg in (0.0, 1e-3, 5.0, 90.0, 179.0, 180.0):
         R = axis_angle_to_R([1.0, 2.0, -0.5], np.radians(deg))
         assert rotation_angle_deg(R) == pytest.approx(deg, abs=1e-4)
+
+
+def test_so3_exp_turns_about_the_axis_by_the_norm():
+    w = np.array([[0.0, 0.0, np.pi / 2], [1e-12, 0.0, 0.0], [0.3, -0.4, 1.2]])
+    R = so3_exp(w)
+    np.testing.assert_allclose(R[0] @ [1.0, 0, 0], [0, 1.0, 0], atol=1e-12)  # a quarter turn about z
+    np.testing.assert_allclose(R[1], np.eye(3), atol=1e-11)
+    np.testing.assert_allclose(R[2] @ w[2], w[2], atol=1e-12)  # the axis stays
+    assert rotation_angle_deg(R[2]) == pytest.approx(np.degrees(np.linalg.norm(w[2])))
+    np.testing.assert_allclose(R @ R.transpose(0, 2, 1), np.broadcast_to(np.eye(3), R.shape), atol=1e-12)
 
 
 def test_random_rotations_are_proper_and_spread():

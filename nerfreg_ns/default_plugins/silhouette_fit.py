@@ -15,21 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
-from nerfreg_ns.geometry.transforms import make_T
+from nerfreg_ns.geometry.transforms import make_T, so3_exp
 from nerfreg_ns.plugins import hookimpl
 from nerfreg_ns.registry import SequenceData
-
-
-def so3_exp(w: np.ndarray) -> np.ndarray:
-    """(B, 3) rotation vectors -> (B, 3, 3) rotations (Rodrigues, safe at zero)."""
-    theta = np.linalg.norm(w, axis=-1)[:, None, None]
-    K = np.zeros((len(w), 3, 3))
-    K[:, 0, 1], K[:, 0, 2], K[:, 1, 2] = -w[:, 2], w[:, 1], -w[:, 0]
-    K = K - K.transpose(0, 2, 1)
-    small = theta < 1e-8
-    a = np.where(small, 1.0, np.sin(theta) / np.where(small, 1.0, theta))
-    b = np.where(small, 0.5, (1 - np.cos(theta)) / np.where(small, 1.0, theta**2))
-    return np.eye(3) + a * K + b * (K @ K)
 
 
 def farthest_points(points: np.ndarray, n: int, seed: int = 0) -> np.ndarray:

@@ -67,15 +67,24 @@ def rotation_angle_deg(R: np.ndarray) -> float:
     return float(np.degrees(np.arccos(cos)))
 
 
+def so3_exp(w: np.ndarray) -> np.ndarray:
+    """(B, 3) rotation vectors (axis x angle in radians) -> (B, 3, 3) rotations (Rodrigues, safe at zero)."""
+    w = np.asarray(w, dtype=float)
+    theta = np.linalg.norm(w, axis=-1)[:, None, None]
+    K = np.zeros((len(w), 3, 3))
+    K[:, 0, 1], K[:, 0, 2], K[:, 1, 2] = -w[:, 2], w[:, 1], -w[:, 0]
+    K = K - K.transpose(0, 2, 1)
+    small = theta < 1e-8
+    a = np.where(small, 1.0, np.sin(theta) / np.where(small, 1.0, theta))
+    b = np.where(small, 0.5, (1 - np.cos(theta)) / np.where(small, 1.0, theta**2))
+    return np.eye(3) + a * K + b * (K @ K)
+
+
 def axis_angle_to_R(axis: np.ndarray, angle_rad: float) -> np.ndarray:
-    """Rodrigues: rotation (3, 3) by `angle_rad` about `axis` (3,), which need not be unit."""
+    """Rotation (3, 3) by `angle_rad` about `axis` (3,), which need not be unit (zero: identity)."""
     axis = np.asarray(axis, dtype=float)
     n = np.linalg.norm(axis)
-    if n == 0:
-        return np.eye(3)
-    k = axis / n
-    K = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    return np.eye(3) + np.sin(angle_rad) * K + (1 - np.cos(angle_rad)) * (K @ K)
+    return np.eye(3) if n == 0 else so3_exp((axis * (angle_rad / n))[None])[0]
 
 
 def quat_xyzw_to_R(q: np.ndarray) -> np.ndarray:
