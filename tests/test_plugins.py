@@ -157,7 +157,7 @@ def test_fpfh_flips_with_silhouettes_recovers_the_truth(perfect):
 def test_plugin_options_from_the_config_file_and_the_command_line(tmp_path):
     import tyro
 
-    from nerfreg_ns.cli.register import _apply_config_file, build_config_class
+    from nerfreg_ns.cli.register import DEFAULTS, _apply_config_file, build_config_class
 
     reg = load_registry(autoload=False)
     cls, where = build_config_class(reg)
@@ -167,6 +167,7 @@ def test_plugin_options_from_the_config_file_and_the_command_line(tmp_path):
 
     in_file = yaml.safe_load((root / "configs" / "default.yaml").read_text())["options"]["icp"]["voxel_fracs"]
     assert base.verifier == "combined" and base.icp.voxel_fracs == tuple(in_file)
+    assert {k: getattr(base, k) for k in DEFAULTS} == DEFAULTS  # the shipped file says what the command does
     cfg = tyro.cli(cls, args=["--verifier", "chamfer", "--icp.iterations", "7", "--chamfer.truncate-frac", "0.05"], default=base)
     assert (cfg.verifier, cfg.icp.iterations, cfg.chamfer.truncate_frac) == ("chamfer", 7, 0.05)
     own = tmp_path / "own.yaml"

@@ -90,10 +90,12 @@ def main(cfg: DemoConfig) -> int:
                 [_bin("ns-train"), "nerfreg-feature", "--data", case / seq, "--output-dir", runs, "--timestamp", "demo",
                  "--vis", "tensorboard", *PRESETS[cfg.preset]], logs / f"train_{seq}.log")
     if not (reg / "registration.json").exists():
-        timings["register_s"] = _stage("[4/5] register seq2 to seq1 (silhouette-search + combined + silhouette-icp)",
+        from nerfreg_ns.cli.register import DEFAULTS  # the demo runs nerfreg-register's own defaults, spelled out
+
+        plugins = [a for kind in ("generator", "verifier", "refiner") for a in (f"--{kind}", DEFAULTS[kind])]
+        timings["register_s"] = _stage(f"[4/5] register seq2 to seq1 ({' + '.join(plugins[1::2])})",
                                        [_bin("nerfreg-register"), "--seq1", configs["seq1"], "--seq2", configs["seq2"],
-                                        "--generator", "silhouette-search", "--verifier", "combined", "--refiner", "silhouette-icp",
-                                        "--out", reg, "--overwrite"], logs / "register.log")
+                                        *plugins, "--out", reg, "--overwrite"], logs / "register.log")
     timings["eval_s"] = _stage("[5/5] score it against the truth (nerfreg-eval)",
                                [_bin("nerfreg-eval"), "--truth", case / "truth.json", "--registration", reg / "registration.json",
                                 "--recon", reg / "merged.ply", "--out", out / "eval.json"], logs / "eval.log")
