@@ -35,13 +35,15 @@ SYMMETRY_SEARCH = f"tol {SYMMETRY_TOL}, polished turns v2"  # stored flags from 
 SETTINGS = {"wide": ((10.0, 80.0), (-80.0, -10.0)), "narrow": ((35.0, 80.0), (-80.0, -35.0))}
 # (row name, result key, generator, verifier, refiner): the default first, then the classic baseline
 METHODS = [
-    ("default (silhouette-search + combined + silhouette-icp,icp: both refiners, the verifier picks)", "two-refiners",
-     "silhouette-search", "combined", "silhouette-icp,icp"),
+    ("default (silhouette-search + combined + silhouette-icp,icp,none: refined by each or not, the verifier picks)",
+     "three-refiners", "silhouette-search", "combined", "silhouette-icp,icp,none"),
     ("fpfh + chamfer + icp (classic)", "fpfh", "fpfh", "chamfer", "icp"),
     ("fpfh-flips + combined + icp (default before silhouette-search)", "fpfh-flips", "fpfh-flips", "combined", "icp"),
     ("embedding-pnp + combined + icp", "embedding-pnp", "embedding-pnp", "combined", "icp"),
     ("silhouette-search + combined + silhouette-icp (previous default)", "silhouette-search", "silhouette-search", "combined",
      "silhouette-icp"),
+    ("silhouette-search + combined + silhouette-icp,icp (both refiners, the verifier picks)", "two-refiners",
+     "silhouette-search", "combined", "silhouette-icp,icp"),
 ]
 
 

@@ -1,7 +1,7 @@
 """nerfreg-register: two trained nerfreg-feature runs -> T_seq1_seq2, merged model, BOP labels.
 
     nerfreg-register --seq1 RUN1/config.yml --seq2 RUN2/config.yml --generator silhouette-search \\
-        --verifier combined --refiner silhouette-icp,icp --out DIR
+        --verifier combined --refiner silhouette-icp,icp,none --out DIR
 
 Plugins are chosen by name; each plugin's options appear as `--NAME.OPTION` (e.g.
 `--icp.iterations 30`), and a YAML file (`--config configs/default.yaml`) can set both.
@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 from nerfreg_ns.errors import EXIT_NOT_CONFIDENT, NerfregError
 
-DEFAULTS = {"generator": "silhouette-search", "verifier": "combined", "refiner": "silhouette-icp,icp"}
+DEFAULTS = {"generator": "silhouette-search", "verifier": "combined", "refiner": "silhouette-icp,icp,none"}
 
 
 def refiner_names(value: str) -> list[str]:
