@@ -30,6 +30,11 @@ def refiner_names(value: str) -> list[str]:
     return names
 
 
+def _describe(entry, options) -> dict[str, Any]:
+    """A chosen plugin as registration.json records it: name, providing plugin, options."""
+    return {"name": entry.name, "plugin": entry.plugin, "options": dataclasses.asdict(options)}
+
+
 def _option_field(kind: str, name: str, taken: set[str]) -> str:
     key = name.replace("-", "_")
     return f"{kind}_{key}" if key in taken else key
@@ -154,9 +159,8 @@ def run(cfg, registry, where, sequences=None) -> int:
         raise NerfregError(f"the two surfaces do not overlap: under the best hypothesis only {100 * overlap:.1f}% of sequence 2's "
                            f"surface meets sequence 1's (need {100 * cfg.min_overlap:.0f}%); the sequences must see a common band "
                            "of the object (e.g. elevations near the equator from both sides). Nothing written.")
-    plugins = {kind: {"name": e.name, "plugin": e.plugin, "options": dataclasses.asdict(options[kind])} for kind, e in chosen.items()}
-    plugins["refiners"] = [{"name": e.name, "plugin": e.plugin, "options": dataclasses.asdict(refiner_options[e.name])}
-                           for e in refiners]
+    plugins = {kind: _describe(e, options[kind]) for kind, e in chosen.items()}
+    plugins["refiners"] = [_describe(e, refiner_options[e.name]) for e in refiners]
     plugins["refiner"] = next(r for r in plugins["refiners"] if r["name"] == result.best.refiner)  # the one that won
     reg = outputs.registration_dict(result, seq1, seq2, plugins)
     with atomic_output_dir(cfg.out, overwrite=cfg.overwrite) as tmp:
