@@ -58,6 +58,9 @@ def test_export_is_in_the_input_frame_and_close_to_the_truth(run, case, tmp_path
     assert npz["keys"].shape == (len(npz["points"]), 12) and len(npz["points"]) > 500
     np.testing.assert_allclose(np.linalg.norm(npz["normals"], axis=1), 1.0, atol=1e-3)
     model = TruthModel(read_truth(case / "truth.json"), samples=5000)
+    # the depth over which each point's ray opacity rose (25% -> 75%): short on most of the surface
+    spread = npz["spread"] / model.truth.diameter
+    assert spread.shape == (len(npz["points"]),) and spread.min() >= 0 and np.median(spread) < 0.05, np.percentile(spread, [10, 50, 90])
     res = evaluate_reconstruction(npz["points"], model, "seq1", visible_from="seq1")
     # a 64-voxel hull box and 150 steps: a few percent of the diameter, in millimetres and seq1's frame
     assert res["chamfer_frac"] < 0.04, res

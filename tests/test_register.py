@@ -235,3 +235,23 @@ def test_several_refiners_each_refine_every_hypothesis_and_the_verifier_picks():
     assert refiner_names("silhouette-icp, icp") == ["silhouette-icp", "icp"]
     with pytest.raises(NerfregError, match="names a refiner twice"):
         refiner_names("icp,icp")
+
+
+def test_merged_model_leaves_out_fog_and_moves_sequence_two_into_sequence_one():
+    from nerfreg_ns.geometry.transforms import apply, axis_angle_to_R, invert, make_T
+    from nerfreg_ns.register.outputs import MAX_SPREAD_FRAC, merged_cloud
+    from nerfreg_ns.registry import SequenceData
+
+    rng = np.random.default_rng(0)
+    sphere = rng.normal(size=(4000, 3))
+    sphere /= np.linalg.norm(sphere, axis=1, keepdims=True)  # a unit sphere: diameter 2
+    fog = rng.uniform(-0.3, 0.3, (500, 3))  # inside it: what a field leaves in an unresolved cavity
+    T_seq1_seq2 = make_T(axis_angle_to_R([1, 2, 3], 2.0), [0.5, -1.0, 2.0])
+    spread1 = np.r_[np.full(len(sphere), 0.01), np.full(len(fog), 4 * MAX_SPREAD_FRAC * 2.0)]
+    seq1 = SequenceData("seq1", np.r_[sphere, fog], np.r_[sphere, fog], 2.0, extra={"spread": spread1})
+    seq2_pts = apply(invert(T_seq1_seq2), sphere)
+    seq2 = SequenceData("seq2", seq2_pts, seq2_pts, 2.0)  # no spread recorded: every point kept
+    pts, nrm = merged_cloud(seq1, seq2, T_seq1_seq2)
+    radius = np.linalg.norm(pts, axis=1)
+    np.testing.assert_allclose(radius, 1.0, atol=1e-9)  # no fog, and seq2's points land on seq1's sphere
+    assert len(pts) == len(nrm) > 1000

@@ -22,13 +22,16 @@ from nerfreg_ns.io_utils import write_bytes_atomic, write_json_atomic
 
 @dataclass
 class SurfaceExport:
-    """Points (N, 3), unit normals (N, 3), keys (N, E), colours (N, 3) in [0, 1], input frame."""
+    """Points (N, 3), unit normals (N, 3), keys (N, E), colours (N, 3) in [0, 1], input frame;
+    spread (N,): depth between 25% and 75% of each point's ray opacity, input units (large where
+    the field holds fog rather than a surface, e.g. a cavity no view resolved)."""
 
     points: np.ndarray
     normals: np.ndarray
     keys: np.ndarray
     colors: np.ndarray
     meta: dict
+    spread: np.ndarray
 
 
 def _method_name(config_path: Path) -> str:
@@ -80,7 +83,7 @@ def _voxel_unique(points: np.ndarray, voxel: float) -> np.ndarray:
 @torch.no_grad()
 def export_surface(pipeline, voxel_frac: float = 0.004) -> SurfaceExport:
     """The surface seen by the training views, merged on a voxel grid of `voxel_frac` x box size."""
-    pts, nrm, keys, cols = [], [], [], []
+    pts, nrm, keys, cols, spread = [], [], [], [], []
     n = len(pipeline.datamanager.train_dataset)
     for i in track(range(n), description="rendering surface points", transient=True):
         r = pipeline.render_surface(i)
@@ -89,6 +92,7 @@ def export_surface(pipeline, voxel_frac: float = 0.004) -> SurfaceExport:
         nrm.append(r["normals"][valid].cpu())
         keys.append(r["keys"][valid].cpu())
         cols.append(r["rgb"][valid].cpu())
+        spread.append(r["spread"][valid].cpu())
     if not sum(len(p) for p in pts):
         raise NerfregError("the field renders no surface: was the run trained?")
     p_ns = torch.cat(pts).numpy().astype(np.float64)
@@ -100,7 +104,8 @@ def export_surface(pipeline, voxel_frac: float = 0.004) -> SurfaceExport:
     aabb = pipeline.model.hull_aabb.cpu().numpy()
     keep = _voxel_unique(p_in, voxel_frac * float(aabb[1, 0] - aabb[0, 0]) / scale)
     meta = dict(pipeline.datamanager.train_dataparser_outputs.metadata.get("nerfreg", {}) or {})
-    return SurfaceExport(p_in[keep], n_in[keep], torch.cat(keys).numpy()[keep], torch.cat(cols).numpy()[keep], meta)
+    spread_in = torch.cat(spread).numpy().astype(np.float64)[keep] / scale
+    return SurfaceExport(p_in[keep], n_in[keep], torch.cat(keys).numpy()[keep], torch.cat(cols).numpy()[keep], meta, spread_in)
 
 
 @torch.no_grad()
@@ -139,9 +144,9 @@ def write_point_ply(path: Path, points: np.ndarray, normals: np.ndarray, colors:
 
 
 def write_export(out_dir: Path, surface: SurfaceExport, mesh, extra_meta: dict) -> None:
-    """surface.ply, surface.npz (points, normals, keys, colors), mesh.ply, export.json."""
+    """surface.ply, surface.npz (points, normals, keys, colors, spread), mesh.ply, export.json."""
     write_point_ply(out_dir / "surface.ply", surface.points, surface.normals, surface.colors)
     np.savez_compressed(out_dir / "surface.npz", points=surface.points, normals=surface.normals,
-                        keys=surface.keys, colors=surface.colors)
+                        keys=surface.keys, colors=surface.colors, spread=surface.spread)
     write_bytes_atomic(out_dir / "mesh.ply", mesh.export(file_type="ply"))
     write_json_atomic(out_dir / "export.json", {**surface.meta, **extra_meta, "points": len(surface.points)})

@@ -104,6 +104,7 @@ class NerfregModel(Model):
         acc = o.new_zeros(n)
         depth = t_out.clone()
         median = t_out.clone()
+        spread = torch.zeros_like(t_out)
         idx = hit.nonzero()[:, 0]
         if len(idx):
             oh, dh = o[idx], d[idx]
@@ -125,23 +126,27 @@ class NerfregModel(Model):
             acc = acc.index_put((idx,), a)
             depth = depth.index_put((idx,), torch.where(a > 1e-4, (w * t).sum(1) / a.clamp(min=1e-4), t_out[idx]))
             if not self.training:  # where half the opacity is reached: unbiased by thin density tails
-                median = median.index_put((idx,), self._median_depth(w, a, t, span[:, 0] / k))
+                q25, q50, q75 = (self._quantile_depth(w, a, t, span[:, 0] / k, q) for q in (0.25, 0.5, 0.75))
+                median = median.index_put((idx,), q50)
+                # how deep the opacity is smeared: thin on a crisp surface, long in fog no view resolved
+                spread = spread.index_put((idx,), q75 - q25)
         out = {"rgb": rgb.view(*shape, 3), "accumulation": acc.view(*shape, 1), "depth": depth.view(*shape, 1)}
         if not self.training:
             out["depth_median"] = median.view(*shape, 1)
+            out["depth_spread"] = spread.view(*shape, 1)
             out.update(self._surface_outputs(o, d, median, acc, shape))
         return out
 
     @staticmethod
-    def _median_depth(w: Tensor, a: Tensor, t: Tensor, step: Tensor) -> Tensor:
+    def _quantile_depth(w: Tensor, a: Tensor, t: Tensor, step: Tensor, q: float) -> Tensor:
         """Distance (M,) where the accumulated weight of w (M, K) at samples t (M, K) reaches
-        half of a (M,), interpolated inside the sample's interval of length step (M,)."""
+        q of a (M,), interpolated inside the sample's interval of length step (M,)."""
         cw = torch.cumsum(w, 1)
-        half = 0.5 * a[:, None]
-        i = (cw >= half).float().argmax(1, keepdim=True)
+        level = q * a[:, None]
+        i = (cw >= level).float().argmax(1, keepdim=True)
         w_i = w.gather(1, i).clamp(min=1e-8)
         before = (cw.gather(1, i) - w_i)
-        frac = ((half - before) / w_i).clamp(0, 1)
+        frac = ((level - before) / w_i).clamp(0, 1)
         return (t.gather(1, i) + (frac - 0.5) * step[:, None])[:, 0]
 
     @torch.no_grad()

@@ -126,12 +126,14 @@ class NerfregPipeline(VanillaPipeline):
     @torch.no_grad()
     def render_surface(self, index: int) -> dict[str, torch.Tensor]:
         """Renders training view `index`: its rgb and fg mask, accumulation, surface points
-        (H, W, 3) in nerfstudio coordinates, normals and keys."""
+        (H, W, 3) in nerfstudio coordinates, their depth spread (H, W) (from 25% to 75% of the
+        ray's opacity, nerfstudio units), normals and keys."""
         dataset = self.datamanager.train_dataset
         out = self._render(dataset.cameras[index : index + 1].to(self.device))
         data = dataset[index]
         return {"rgb": data["image"][..., :3].to(self.device), "fg": data["fg_mask"][..., 0].to(self.device) > 0.5,
-                "acc": out["accumulation"][..., 0], "points": out["points"], "normals": out["normals"] * 2 - 1,
+                "acc": out["accumulation"][..., 0], "points": out["points"], "spread": out["depth_spread"][..., 0],
+                "normals": out["normals"] * 2 - 1,
                 "keys": out["keys"]}
 
     @torch.no_grad()

@@ -20,6 +20,7 @@ def load_sequence(config_path: Path, name: str) -> SequenceData:
     surface = export_surface(pipeline)
     keep = _inliers(surface.points)
     surface.points, surface.normals, surface.keys = surface.points[keep], surface.normals[keep], surface.keys[keep]
+    surface.spread = surface.spread[keep]
     ds = read_nerfstudio_dataset(Path(pipeline.datamanager.config.data))
     meta = ds.meta or {}
     lo, hi = np.percentile(surface.points, [1, 99], axis=0)
@@ -34,7 +35,7 @@ def load_sequence(config_path: Path, name: str) -> SequenceData:
         Ks=[f.K for f in ds.frames],
         T_world_camcv=[c2w_opengl_to_opencv(f.T_world_camgl) for f in ds.frames],
         keys=surface.keys,
-        extra={"pipeline": pipeline, "dataset": ds, "meta": meta, "run": str(config_path), "step": step,
+        extra={"spread": surface.spread, "pipeline": pipeline, "dataset": ds, "meta": meta, "run": str(config_path), "step": step,
                "extent": extent, "images": [f.image_path for f in ds.frames]},
     )
 

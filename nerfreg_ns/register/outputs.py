@@ -18,6 +18,10 @@ from nerfreg_ns.io_utils import write_bytes_atomic
 from nerfreg_ns.register.run import Result
 from nerfreg_ns.registry import SequenceData
 
+MAX_SPREAD_FRAC = 0.06
+"""Merged-model points whose ray opacity took longer than this fraction of the diameter to rise
+from 25% to 75% are fog, not surface (measured on obj_14 and obj_05: benchmarks/README.md)."""
+
 
 def versions() -> dict[str, str]:
     import importlib.metadata as md
@@ -57,10 +61,23 @@ def registration_dict(result: Result, seq1: SequenceData, seq2: SequenceData, pl
     }
 
 
-def merged_cloud(seq1: SequenceData, seq2: SequenceData, T_seq1_seq2: np.ndarray, voxel_frac: float = 0.005):
-    """Both surfaces in sequence 1's frame (points, normals), thinned on a voxel grid."""
-    pts = np.concatenate([seq1.points, apply(T_seq1_seq2, seq2.points)])
-    nrm = np.concatenate([seq1.normals, rotate(T_seq1_seq2, seq2.normals)])
+def surface_kept(seq: SequenceData, max_spread_frac: float) -> np.ndarray:
+    """Mask (N,) of the sequence's points whose ray opacity rose within `max_spread_frac` of the
+    diameter (`extra["spread"]`; all points when it is absent). Fog that no view resolved, such
+    as a cup's bore seen only from above, is smeared along the ray and lies off the surface."""
+    spread = seq.extra.get("spread")
+    if spread is None or len(spread) != len(seq.points):
+        return np.ones(len(seq.points), bool)
+    return np.asarray(spread) <= max_spread_frac * seq.diameter
+
+
+def merged_cloud(seq1: SequenceData, seq2: SequenceData, T_seq1_seq2: np.ndarray, voxel_frac: float = 0.005,
+                 max_spread_frac: float = MAX_SPREAD_FRAC):
+    """Both surfaces in sequence 1's frame (points, normals), without the points either field
+    left as fog (`surface_kept`), thinned on a voxel grid."""
+    k1, k2 = surface_kept(seq1, max_spread_frac), surface_kept(seq2, max_spread_frac)
+    pts = np.concatenate([seq1.points[k1], apply(T_seq1_seq2, seq2.points[k2])])
+    nrm = np.concatenate([seq1.normals[k1], rotate(T_seq1_seq2, seq2.normals[k2])])
     keys = np.floor(pts / (voxel_frac * seq1.diameter)).astype(np.int64)
     _, first = np.unique(keys, axis=0, return_index=True)
     return pts[np.sort(first)], nrm[np.sort(first)]
