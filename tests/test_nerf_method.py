@@ -115,6 +115,34 @@ def test_viewer_outputs_include_keys(run):
     assert out["accumulation"].max() > 0.9 and out["accumulation"].min() < 0.1
 
 
+def test_camera_normal_shading_renders_each_view_with_its_own_camera(case, tmp_path):
+    """camera-normal shading reads each ray's camera: a rendered camera (its rays all carry index
+    0) must shade exactly as that camera's training rays do, and another camera's rotation must not."""
+    import torch
+
+    from nerfreg_ns.nerf.export import load_run
+
+    proc = ns_train(case / "seq1", tmp_path, 60, "--pipeline.model.shading", "camera-normal",
+                    "--pipeline.model.sparsity-loss-mult", "0.01")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    pipeline, _ = load_run(tmp_path / "seq1" / "nerfreg-feature" / "run" / "config.yml")
+    model = pipeline.model
+    assert model.config.shading == "camera-normal"
+    cams = pipeline.datamanager.train_dataset.cameras.to(pipeline.device)
+    i = 5
+    rendered = model.get_outputs_for_camera(cams[i : i + 1])["rgb"]
+    h, w = rendered.shape[:2]
+    yx = torch.stack(torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij"), -1).reshape(-1, 2)
+    idx = torch.cat([torch.full((len(yx), 1), i), yx], 1).to(pipeline.device)
+    rays = pipeline.datamanager.train_ray_generator(idx)
+    with torch.no_grad():
+        by_index = model(rays)["rgb"].reshape(h, w, 3)
+        rays.camera_indices = torch.zeros_like(rays.camera_indices)  # camera 0's rotation: other shading
+        wrong = model(rays)["rgb"].reshape(h, w, 3)
+    torch.testing.assert_close(rendered, by_index, atol=1e-5, rtol=0)
+    assert (wrong - by_index).abs().max() > 0.05
+
+
 def _broken_dataset(case: Path, tmp_path: Path, how: str) -> Path:
     ds = tmp_path / "ds"
     shutil.copytree(case / "seq1", ds)

@@ -56,6 +56,7 @@ class NerfregDataParser(Nerfstudio):
             self._hull_cache = self._hull(out, fg_files)
         aabb, occ = self._hull_cache
         out.metadata["hull_aabb"], out.metadata["hull_occ"] = aabb, occ
+        out.metadata["camera_rotations"] = out.cameras.camera_to_worlds[:, :3, :3].clone()
         out.scene_box = SceneBox(aabb=aabb.clone())
         return out
 

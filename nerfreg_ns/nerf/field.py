@@ -37,8 +37,10 @@ def sh_deg2(d: Tensor) -> Tensor:
 class GridField(nn.Module):
     """Density grid (res^3), appearance grid (app_res^3 x app_dim), colour MLP."""
 
-    def __init__(self, occupancy: Tensor, res: int, app_res: int, app_dim: int, hidden: int, init_inside: float = -1.0) -> None:
+    def __init__(self, occupancy: Tensor, res: int, app_res: int, app_dim: int, hidden: int, init_inside: float = -1.0,
+                 shading: str = "view") -> None:
         super().__init__()
+        self.shading = shading
         # [x, y, z] occupancy -> grid_sample's [z, y, x] layout; start half-transparent inside
         # the hull so the shell the silhouettes cannot carve is easy to empty
         init = torch.where(occupancy.permute(2, 1, 0), init_inside, -6.0)
@@ -47,7 +49,7 @@ class GridField(nn.Module):
         self.density = nn.Parameter(init[None, None].contiguous())
         self.app = nn.Parameter(torch.randn(1, app_dim, app_res, app_res, app_res) * 0.1)
         self.color_mlp = nn.Sequential(
-            nn.Linear(app_dim + 9, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 3)
+            nn.Linear(app_dim + (9 if shading == "view" else 3), hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 3)
         )
 
     def density_at(self, x_unit: Tensor) -> Tensor:
@@ -55,9 +57,11 @@ class GridField(nn.Module):
         return F.softplus(sample_grid(self.density, x_unit)[:, 0])
 
     def color_at(self, x_unit: Tensor, dirs: Tensor) -> Tensor:
-        """RGB (N, 3) in [0, 1] at points (N, 3) seen along unit directions (N, 3)."""
+        """RGB (N, 3) in [0, 1] at points (N, 3) seen along unit directions (N, 3) (view
+        shading), or with their unit normals in the camera frame (N, 3) (camera-normal shading)."""
         feat = sample_grid(self.app, x_unit)
-        return torch.sigmoid(self.color_mlp(torch.cat([feat, sh_deg2(dirs)], -1)))
+        cond = sh_deg2(dirs) if self.shading == "view" else dirs
+        return torch.sigmoid(self.color_mlp(torch.cat([feat, cond], -1)))
 
     def normals_at(self, x_unit: Tensor, eps: float) -> Tensor:
         """Outward unit normals (N, 3): minus the density gradient, by central differences."""

@@ -8,7 +8,7 @@ black (the background). Colour is evaluated only where a sample carries weight.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Tuple, Type
+from typing import Dict, List, Literal, Optional, Tuple, Type
 
 import torch
 import torch.nn.functional as F
@@ -55,6 +55,14 @@ class NerfregModelConfig(ModelConfig):
     """Width of the key MLP."""
     query_channels: Tuple[int, ...] = (16, 32, 64)
     """Channels per level of the query U-Net."""
+    sparsity_loss_mult: float = 0.0
+    """Weight of the samples' mean optical thickness (empties space no view needs; off: alone it
+    made obj_14's surface worse, see benchmarks/README.md)."""
+    shading: Literal["view", "camera-normal"] = "view"
+    """Colour conditioning: `view` reads the view direction (spherical harmonics); `camera-normal`
+    reads the field's own normal in the camera's frame, as lights fixed to the camera shade a
+    texture-less part, so the shading constrains the geometry (an option: measured better on a cup,
+    worse on obj_05, benchmarks/README.md)."""
     enable_collider: bool = False
     eval_num_rays_per_chunk: int = 1 << 14
 
@@ -70,7 +78,11 @@ class NerfregModel(Model):
         self.register_buffer("hull_aabb", meta["hull_aabb"].float().clone())
         self.register_buffer("hull_occ", meta["hull_occ"].bool().clone())
         c = self.config
-        self.field = GridField(self.hull_occ, c.density_res, c.app_res, c.app_dim, c.color_hidden)
+        self.field = GridField(self.hull_occ, c.density_res, c.app_res, c.app_dim, c.color_hidden, shading=c.shading)
+        # camera-to-world rotations of the training cameras: camera-normal shading needs each ray's camera
+        cam_R = meta.get("camera_rotations")
+        self.register_buffer("cam_R", cam_R.float().clone() if cam_R is not None else torch.eye(3)[None])
+        self._render_R: Optional[Tensor] = None
         self.key_head = KeyHead(emb_dim=c.emb_dim, n_freqs=c.key_freqs, hidden=c.key_hidden)
         self.query_encoder = QueryEncoder(emb_dim=c.emb_dim, channels=tuple(c.query_channels))
         self.register_buffer("key_background", F.one_hot(torch.tensor(0), c.emb_dim).float())
@@ -94,6 +106,24 @@ class NerfregModel(Model):
         return float((self.hull_aabb[1, 0] - self.hull_aabb[0, 0]) / self.config.density_res)
 
     # --- rendering ---------------------------------------------------------------------
+    def get_outputs_for_camera(self, camera, obb_box=None) -> Dict[str, Tensor]:
+        # rays of a rendered camera carry index 0, not the camera: remember its rotation
+        self._render_R = camera.camera_to_worlds.reshape(-1, 3, 4)[0, :3, :3].to(self.device)
+        try:
+            return super().get_outputs_for_camera(camera, obb_box)
+        finally:
+            self._render_R = None
+
+    def _ray_rotations(self, ray_bundle: RayBundle, idx: Tensor) -> Tensor:
+        """Camera-to-world rotations (M, 3, 3) of the rays idx (M,)."""
+        if self._render_R is not None:
+            return self._render_R[None].expand(len(idx), 3, 3)
+        ci = ray_bundle.camera_indices
+        if ci is None:
+            raise ValueError("camera-normal shading needs each ray's camera")
+        ci = ci.reshape(-1)[idx].long().clamp(0, len(self.cam_R) - 1)
+        return self.cam_R[ci]
+
     def get_outputs(self, ray_bundle: RayBundle) -> Dict[str, Tensor]:
         shape = ray_bundle.origins.shape[:-1]
         o = ray_bundle.origins.reshape(-1, 3)
@@ -119,8 +149,13 @@ class NerfregModel(Model):
             live = (w.detach() > 1e-4).view(-1)
             col = x.new_zeros(len(x), 3)
             if live.any():
-                dirs = dh[:, None].expand(-1, k, -1).reshape(-1, 3)
-                col[live] = self.field.color_at(x[live], dirs[live])
+                if self.config.shading == "view":
+                    cond = dh[:, None].expand(-1, k, -1).reshape(-1, 3)[live]
+                else:
+                    R = self._ray_rotations(ray_bundle, idx)[:, None].expand(-1, k, -1, -1).reshape(-1, 3, 3)[live]
+                    normals = self.field.normals_at(x[live], 2.0 / self.config.density_res)
+                    cond = torch.einsum("nji,nj->ni", R, normals)  # R^T n: the normal in the camera frame
+                col[live] = self.field.color_at(x[live], cond)
             a = w.sum(1)
             rgb = rgb.index_put((idx,), (w[..., None] * col.view(-1, k, 3)).sum(1))
             acc = acc.index_put((idx,), a)
@@ -131,6 +166,8 @@ class NerfregModel(Model):
                 # how deep the opacity is smeared: thin on a crisp surface, long in fog no view resolved
                 spread = spread.index_put((idx,), q75 - q25)
         out = {"rgb": rgb.view(*shape, 3), "accumulation": acc.view(*shape, 1), "depth": depth.view(*shape, 1)}
+        if self.training and len(idx):
+            out["thickness"] = (sigma * (span / k) / self.voxel_size).mean()
         if not self.training:
             out["depth_median"] = median.view(*shape, 1)
             out["depth_spread"] = spread.view(*shape, 1)
@@ -178,6 +215,8 @@ class NerfregModel(Model):
             "rgb_loss": F.mse_loss(outputs["rgb"], gt),
             "mask_loss": self.config.mask_loss_mult * F.binary_cross_entropy(acc, fg),
             "tv_loss": self.config.tv_loss_mult * self.field.tv_loss(self.config.tv_voxels),
+            **({"sparsity_loss": self.config.sparsity_loss_mult * outputs["thickness"]}
+               if self.config.sparsity_loss_mult > 0 and "thickness" in outputs else {}),
         }
 
     def get_image_metrics_and_images(self, outputs, batch) -> Tuple[Dict[str, float], Dict[str, Tensor]]:
