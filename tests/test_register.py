@@ -255,3 +255,30 @@ def test_merged_model_leaves_out_fog_and_moves_sequence_two_into_sequence_one():
     radius = np.linalg.norm(pts, axis=1)
     np.testing.assert_allclose(radius, 1.0, atol=1e-9)  # no fog, and seq2's points land on seq1's sphere
     assert len(pts) == len(nrm) > 1000
+
+
+def test_combined_prefers_the_flipped_over_capture_to_its_upside_down_twin():
+    """A part symmetric upside down (a cylinder): with seq1 filmed from above and seq2 from below,
+    the true pose and its upside-down twin fit equally; overlap alone prefers the twin (its
+    lower half lands on the upper half), the capture prior picks the truth."""
+    from nerfreg_ns.default_plugins.verifiers import Combined, CombinedConfig, opposition
+    from nerfreg_ns.geometry.cameras import camera_poses
+    from nerfreg_ns.geometry.transforms import apply, axis_angle_to_R, make_T
+    from nerfreg_ns.registry import SequenceData
+
+    rng = np.random.default_rng(1)
+    a, z = rng.uniform(0, 2 * np.pi, 6000), rng.uniform(-1, 1, 6000)
+    side = np.stack([np.cos(a), np.sin(a), z], 1)  # cylinder wall, radius 1, height 2
+    cams = {name: camera_poses(12, el, 6.0, rng) for name, el in (("seq1", (20, 70)), ("seq2", (-70, -20)))}
+    T_seq2_obj = make_T(axis_angle_to_R([0.3, -1, 0.5], 1.1), [1.0, 2.0, -0.5])  # seq2's own frame
+    seq1 = SequenceData("seq1", side[side[:, 2] > -0.3], side[side[:, 2] > -0.3], 2.8, T_world_camcv=cams["seq1"])
+    lower = side[side[:, 2] < 0.3]
+    seq2 = SequenceData("seq2", apply(T_seq2_obj, lower), apply(T_seq2_obj, lower), 2.8,
+                        T_world_camcv=[T_seq2_obj @ T for T in cams["seq2"]])
+    T_true = np.linalg.inv(T_seq2_obj)
+    T_flip = make_T(axis_angle_to_R([1, 0, 0], np.pi), [0, 0, 0]) @ T_true  # the upside-down twin
+    assert opposition(seq1, seq2, T_true) > 0.95 and opposition(seq1, seq2, T_flip) < 0.05
+    overlap_only = Combined(CombinedConfig(opposite_weight=0.0))
+    assert overlap_only.score(seq1, seq2, T_flip).value > overlap_only.score(seq1, seq2, T_true).value
+    default = Combined(CombinedConfig())
+    assert default.score(seq1, seq2, T_true).value > default.score(seq1, seq2, T_flip).value

@@ -3,6 +3,9 @@ the other sequence's masks) and `combined` (silhouette first, overlap to break t
 
 Why silhouettes: overlap counts alone often prefer the lower half upside down; such a pose puts
 part of the surface outside the other sequence's masks, which no symmetry-consistent pose does.
+Why the capture prior in `combined`: on a part that is nearly symmetric upside down (obj_19), the
+flipped pose fits the masks as well as the true one and overlaps more, so overlap alone picks it;
+its merged model then holds the upper half twice and no lower half.
 """
 
 from __future__ import annotations
@@ -49,6 +52,11 @@ class CombinedConfig:
 
     chamfer_weight: float = 0.01
     """Weight of the Chamfer score next to the silhouette score."""
+    opposite_weight: float = 0.02
+    """Weight of the capture prior: the object was filmed standing, then flipped, so sequence 2's
+    cameras, moved into sequence 1's frame, should look at it from the other side (score 1 when the
+    mean viewing directions are opposite, 0 when they agree). 0 turns the prior off, e.g. for two
+    sequences filmed from the same side."""
     truncate_frac: float = 0.02
     tolerance_px: float = 1.0
     max_outside: float = 0.02
@@ -105,6 +113,24 @@ class Silhouette:
                      bool(max(o21, o12) <= self.config.max_outside))
 
 
+def mean_view_direction(seq: SequenceData) -> np.ndarray:
+    """Unit mean (3,) of the directions from the surface's centre to the cameras, in the
+    sequence's frame (zero-safe: a ring of cameras around the object still gives its axis)."""
+    centre = np.median(seq.points, axis=0)
+    dirs = np.array([T[:3, 3] for T in seq.T_world_camcv]) - centre
+    m = (dirs / np.linalg.norm(dirs, axis=1, keepdims=True).clip(1e-12)).mean(0)
+    return m / max(np.linalg.norm(m), 1e-12)
+
+
+def opposition(seq1: SequenceData, seq2: SequenceData, T_seq1_seq2: np.ndarray) -> float:
+    """(1 - cos) / 2 of the angle between the two sequences' mean viewing directions in
+    sequence 1's frame: 1 when they film opposite sides, 0 the same side; 0.5 without cameras."""
+    if not seq1.T_world_camcv or not seq2.T_world_camcv:
+        return 0.5
+    u1, u2 = mean_view_direction(seq1), T_seq1_seq2[:3, :3] @ mean_view_direction(seq2)
+    return float(0.5 * (1.0 - u1 @ u2))
+
+
 class Combined:
     def __init__(self, config: CombinedConfig) -> None:
         self.config = config
@@ -113,9 +139,10 @@ class Combined:
 
     def score(self, seq1: SequenceData, seq2: SequenceData, T_seq1_seq2: np.ndarray) -> Score:
         s, c = self.silhouette.score(seq1, seq2, T_seq1_seq2), self.chamfer.score(seq1, seq2, T_seq1_seq2)
-        details = {**s.details, **c.details}
+        details = {**s.details, **c.details, "opposition": opposition(seq1, seq2, T_seq1_seq2)}
         trusted = self.config.trusts(details["outside_seq1_masks"], details["outside_seq2_masks"], details["fitness"])
-        return Score(s.value + self.config.chamfer_weight * c.value, details, trusted)
+        value = s.value + self.config.chamfer_weight * c.value + self.config.opposite_weight * details["opposition"]
+        return Score(value, details, trusted)
 
 
 @hookimpl
