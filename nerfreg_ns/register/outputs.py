@@ -20,7 +20,7 @@ from nerfreg_ns.registry import SequenceData
 
 MAX_SPREAD_FRAC = 0.06
 """Merged-model points whose ray opacity took longer than this fraction of the diameter to rise
-from 25% to 75% are fog, not surface (measured on obj_14 and obj_05: benchmarks/README.md)."""
+from 25% to 75% are fog, not surface (chosen on obj_14 and obj_19: benchmarks/bench_spread.py)."""
 
 
 def versions() -> dict[str, str]:
