@@ -161,12 +161,12 @@ class NerfregModel(Model):
             acc = acc.index_put((idx,), a)
             depth = depth.index_put((idx,), torch.where(a > 1e-4, (w * t).sum(1) / a.clamp(min=1e-4), t_out[idx]))
             if not self.training:  # where half the opacity is reached: unbiased by thin density tails
-                q25, q50, q75 = (self._quantile_depth(w, a, t, span[:, 0] / k, q) for q in (0.25, 0.5, 0.75))
+                q25, q50, q75 = self._quantile_depths(w, a, t, span[:, 0] / k, (0.25, 0.5, 0.75)).unbind(1)
                 median = median.index_put((idx,), q50)
                 # how deep the opacity is smeared: thin on a crisp surface, long in fog no view resolved
                 spread = spread.index_put((idx,), q75 - q25)
         out = {"rgb": rgb.view(*shape, 3), "accumulation": acc.view(*shape, 1), "depth": depth.view(*shape, 1)}
-        if self.training and len(idx):
+        if self.training and len(idx) and self.config.sparsity_loss_mult > 0:
             out["thickness"] = (sigma * (span / k) / self.voxel_size).mean()
         if not self.training:
             out["depth_median"] = median.view(*shape, 1)
@@ -175,16 +175,16 @@ class NerfregModel(Model):
         return out
 
     @staticmethod
-    def _quantile_depth(w: Tensor, a: Tensor, t: Tensor, step: Tensor, q: float) -> Tensor:
-        """Distance (M,) where the accumulated weight of w (M, K) at samples t (M, K) reaches
-        q of a (M,), interpolated inside the sample's interval of length step (M,)."""
+    def _quantile_depths(w: Tensor, a: Tensor, t: Tensor, step: Tensor, qs: Tuple[float, ...]) -> Tensor:
+        """Distances (M, Q) where the accumulated weight of w (M, K) at samples t (M, K) reaches
+        each fraction qs (Q,) of a (M,), interpolated inside the sample's interval of length step (M,)."""
         cw = torch.cumsum(w, 1)
-        level = q * a[:, None]
-        i = (cw >= level).float().argmax(1, keepdim=True)
+        level = a[:, None] * torch.tensor(qs, dtype=w.dtype, device=w.device)  # (M, Q)
+        i = (cw[:, None, :] >= level[..., None]).float().argmax(-1)  # (M, Q): first sample reaching it
         w_i = w.gather(1, i).clamp(min=1e-8)
-        before = (cw.gather(1, i) - w_i)
+        before = cw.gather(1, i) - w_i
         frac = ((level - before) / w_i).clamp(0, 1)
-        return (t.gather(1, i) + (frac - 0.5) * step[:, None])[:, 0]
+        return t.gather(1, i) + (frac - 0.5) * step[:, None]
 
     @torch.no_grad()
     def _surface_outputs(self, o: Tensor, d: Tensor, depth: Tensor, acc: Tensor, shape) -> Dict[str, Tensor]:
@@ -216,7 +216,7 @@ class NerfregModel(Model):
             "mask_loss": self.config.mask_loss_mult * F.binary_cross_entropy(acc, fg),
             "tv_loss": self.config.tv_loss_mult * self.field.tv_loss(self.config.tv_voxels),
             **({"sparsity_loss": self.config.sparsity_loss_mult * outputs["thickness"]}
-               if self.config.sparsity_loss_mult > 0 and "thickness" in outputs else {}),
+               if "thickness" in outputs else {}),
         }
 
     def get_image_metrics_and_images(self, outputs, batch) -> Tuple[Dict[str, float], Dict[str, Tensor]]:
