@@ -35,6 +35,7 @@ def main() -> None:
     ap.add_argument("--channels", type=int, nargs="+", default=[16, 32, 64], help="U-Net channels per level")
     ap.add_argument("--extra-views", type=int, default=0)
     ap.add_argument("--extra-elevation", type=float, nargs=2, default=(-35.0, 5.0))
+    ap.add_argument("--relight-copies", type=int, default=0, help="relit copies per training view (see embedding.relight)")
     ap.add_argument("--probe-views", type=int, default=12, help="held-out views per group")
     ap.add_argument("--every", type=int, default=800)
     ap.add_argument("--seed", type=int, default=0)
@@ -56,6 +57,7 @@ def main() -> None:
     pipe, _ = load_run(args.run)
     cfg, model = pipe.config, pipe.model
     cfg.query_size, cfg.extra_views, cfg.extra_elevation = args.size, args.extra_views, tuple(args.extra_elevation)
+    cfg.relight_copies = args.relight_copies
     t = time.time()
     src = pipe.embedding_source()
     print(json.dumps({"source_s": round(time.time() - t, 1), "views": len(src.images)}), flush=True)

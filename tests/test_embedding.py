@@ -181,3 +181,56 @@ def test_tiny_embedding_learns_correspondences():
     # Measured: 0.61 at seed 0, 0.28-0.64 over seeds 0-5; chance is ~0.025.
     assert chance < 0.04
     assert acc > 0.15, f"nearest-key accuracy {acc:.3f} (chance {chance:.3f})"
+
+
+def _sphere_normals(size: int = 33) -> tuple[torch.Tensor, torch.Tensor]:
+    """Outward normals (H, W, 3) of a unit sphere seen orthographically along -z, and its mask."""
+    v, u = torch.meshgrid(torch.linspace(1, -1, size), torch.linspace(-1, 1, size), indexing="ij")
+    fg = u**2 + v**2 < 0.95
+    z = (1 - u**2 - v**2).clamp(min=0).sqrt()
+    return torch.stack([u, v, z], -1) * fg[..., None], fg
+
+
+def test_relit_sphere_follows_the_key_light_and_keeps_the_mean_colour():
+    from nerfreg_ns.embedding.relight import relit
+
+    normals, fg = _sphere_normals()
+    rays = torch.tensor([0.0, 0.0, -1.0]).expand_as(normals)  # camera looks along -z (OpenGL)
+    mean_rgb = torch.tensor([0.25, 0.2, 0.15])  # dark enough that no pixel saturates
+    w = torch.tensor([0.1, 0.0, 0.9])
+    right = relit(normals, rays, torch.eye(3), fg, mean_rgb, w, torch.tensor([1.0, 0.0, 0.0]))
+    assert torch.allclose(right[fg].mean(0), mean_rgb, atol=1e-4)
+    assert (right[~fg] == 0).all()
+    half = normals.shape[1] // 2
+    assert right[:, half + 4:, 0][fg[:, half + 4:]].mean() > 2 * right[:, : half - 4, 0][fg[:, : half - 4]].mean()
+    # the same light expressed in a camera turned 90 degrees about the view axis comes from above
+    R_c2w = torch.tensor([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # camera x -> world y
+    up = relit(normals, rays, R_c2w, fg, mean_rgb, w, torch.tensor([1.0, 0.0, 0.0]))
+    assert torch.allclose(up, right.transpose(0, 1).flip(0), atol=1e-5)
+    # inward normals (a field's sign on thin parts) shade like outward ones under the head light
+    head = torch.tensor([0.1, 0.9, 0.0])
+    k = torch.tensor([0.0, 0.0, 1.0])
+    assert torch.allclose(relit(-normals, rays, torch.eye(3), fg, mean_rgb, head, k),
+                          relit(normals, rays, torch.eye(3), fg, mean_rgb, head, k), atol=1e-6)
+
+
+def test_random_lights_ranges_and_directions():
+    from nerfreg_ns.embedding.relight import RelightConfig, random_lights
+
+    cfg = RelightConfig()
+    w, d = random_lights(500, cfg, torch.Generator().manual_seed(1))
+    for j, (lo, hi) in enumerate([cfg.ambient, cfg.head, cfg.key]):
+        assert lo <= w[:, j].min() and w[:, j].max() <= hi and w[:, j].max() - w[:, j].min() > 0.5 * (hi - lo)
+    assert torch.allclose(d.norm(dim=1), torch.ones(500)) and (d[:, 2] > 0).all()  # towards the viewer
+    assert (d[:, 0] > 0.5).any() and (d[:, 0] < -0.5).any()
+
+
+def test_normals_from_a_sphere_point_map():
+    from nerfreg_ns.embedding.relight import normals_from_points
+
+    normals, fg = _sphere_normals(65)
+    points = normals.clone()  # a unit sphere's points are its normals
+    est = normals_from_points(points, fg)
+    inner = fg & (normals[..., 2] > 0.5)  # away from the rim, where the sphere turns edge-on
+    cos = (est * normals).sum(-1)[inner].abs()
+    assert cos.min() > 0.97, cos.min()

@@ -100,6 +100,34 @@ def test_keys_and_queries_beat_chance_on_training_views(run, case):
     assert acc["raw"] > 2 * acc["chance"] and acc["raw"] > 0.06, acc
 
 
+def test_relit_copies_share_their_view_geometry_and_follow_its_shape(run):
+    import torch
+
+    from nerfreg_ns.nerf.export import load_run
+
+    pipeline, _ = load_run(run / "config.yml")
+    cfg = pipeline.config
+    n = len(pipeline.datamanager.train_dataset)
+    cfg.extra_views, cfg.relight_copies = 0, 0
+    plain = pipeline.build_embedding_source()
+    cfg.relight_copies = 2
+    src = pipeline.build_embedding_source()
+    assert len(plain.images) == n and len(src.images) == 3 * n
+    photo, copies = src.images[0::3], [src.images[1::3], src.images[2::3]]
+    assert torch.equal(photo, plain.images)
+    for c in copies:
+        assert torch.equal(src.point_maps[1::3], plain.point_maps) and torch.equal(src.masks[2::3], plain.masks)
+        assert not ((c.sum(1) > 0) & (photo.sum(1) == 0)).any()  # black where the photograph is
+        assert (c - photo).abs().mean() > 0.005  # another lighting
+        # shaded from the field's normals, the copy still follows the photograph's shading
+        fg = plain.masks.expand_as(c) > 0.5
+        corr = torch.corrcoef(torch.stack([c[fg], photo[fg]]))[0, 1]
+        assert corr > 0.3, corr
+    assert (copies[0] - copies[1]).abs().mean() > 0.005  # each copy its own lights
+    cfg.extra_views = 4  # extra views take one relit image each, not the field's colours
+    assert 3 * n < len(pipeline.build_embedding_source().images) <= 3 * n + 4
+
+
 def test_viewer_outputs_include_keys(run):
     import torch
 

@@ -20,6 +20,7 @@ from nerfstudio.pipelines.base_pipeline import VanillaPipeline, VanillaPipelineC
 
 from nerfreg_ns.embedding.augment import AugmentConfig
 from nerfreg_ns.embedding.crops import crop, square_box
+from nerfreg_ns.embedding.relight import RelightConfig, normals_from_points, random_lights, relit
 from nerfreg_ns.embedding.train import EmbeddingBatchSource, embedding_step
 from nerfreg_ns.nerf.novel_views import orbit_c2w_opengl
 
@@ -52,6 +53,12 @@ class NerfregPipelineConfig(VanillaPipelineConfig):
     extra_elevation: Tuple[float, float] = (-35.0, 5.0)
     """Elevation band of the extra views, degrees above the plane through the object centre
     normal to the cameras' mean direction."""
+    relight_copies: int = 0
+    """Copies of each training view added to phase 2, shaded from its rendered surface's normals
+    under random lights (see `embedding.relight`); with extra views, those take relit colours too
+    instead of the field's extrapolated ones. 0: off."""
+    relight: RelightConfig = field(default_factory=RelightConfig)
+    """Ranges of the random lights of the relit copies."""
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     """Augmentation of the crops."""
 
@@ -121,6 +128,7 @@ class NerfregPipeline(VanillaPipeline):
         self.model.train(was_training)
         rays = cams.generate_rays(camera_indices=0, keep_shape=True)
         outputs["points"] = rays.origins + rays.directions * outputs["depth_median"]
+        outputs["dirs"], outputs["R_c2w"] = rays.directions, cams.camera_to_worlds[0, :3, :3]
         return outputs
 
     @torch.no_grad()
@@ -133,7 +141,7 @@ class NerfregPipeline(VanillaPipeline):
         data = dataset[index]
         return {"rgb": data["image"][..., :3].to(self.device), "fg": data["fg_mask"][..., 0].to(self.device) > 0.5,
                 "acc": out["accumulation"][..., 0], "points": out["points"], "spread": out["depth_spread"][..., 0],
-                "normals": out["normals"] * 2 - 1,
+                "normals": out["normals"] * 2 - 1, "dirs": out["dirs"], "R_c2w": out["R_c2w"],
                 "keys": out["keys"]}
 
     @torch.no_grad()
@@ -147,7 +155,8 @@ class NerfregPipeline(VanillaPipeline):
                        width=c.width[:1], height=c.height[:1]).to(self.device)
         out = self._render(cams)
         fg = out["accumulation"][..., 0] > 0.5
-        return {"rgb": out["rgb"] * fg[..., None], "fg": fg, "acc": out["accumulation"][..., 0], "points": out["points"]}
+        return {"rgb": out["rgb"] * fg[..., None], "fg": fg, "acc": out["accumulation"][..., 0], "points": out["points"],
+                "dirs": out["dirs"], "R_c2w": out["R_c2w"]}
 
     def novel_poses(self) -> torch.Tensor:
         """The `extra_views` poses (n, 3, 4) below the training cameras, nerfstudio frame."""
@@ -157,20 +166,37 @@ class NerfregPipeline(VanillaPipeline):
         return torch.from_numpy(poses).float()
 
     def build_embedding_source(self) -> EmbeddingBatchSource:
-        size = self.config.query_size
+        size, copies = self.config.query_size, self.config.relight_copies
         images, point_maps, masks, pool = [], [], [], []
         n = len(self.datamanager.train_dataset)
         novel = self.novel_poses()  # (0, 3, 4) unless extra_views > 0
+        # getattr: a run configured before the option existed loads without the attribute
+        light_cfg = getattr(self.config, "relight", None) or RelightConfig()
+        weights, key_dirs = random_lights(copies * n + len(novel), light_cfg, torch.Generator().manual_seed(0))
+        rgb_sum, fg_sum = torch.zeros(3, device=self.device), 0
+        lights = iter(zip(weights, key_dirs))
         for i in track(range(n + len(novel)), description="rendering surfaces for the query encoder", transient=True):
             r = self.render_surface(i) if i < n else self.render_novel(novel[i - n])
             valid = r["fg"] & (r["acc"] > 0.5)
+            if i < n:
+                rgb_sum, fg_sum = rgb_sum + r["rgb"][r["fg"]].sum(0), fg_sum + int(r["fg"].sum())
             if i >= n and valid.sum() < 16:  # the object left the frame: nothing to learn from
                 continue
             unit = self.model.to_unit(r["points"].reshape(-1, 3)).reshape(r["points"].shape)
             box = square_box(r["fg"])
-            images.append(crop(r["rgb"].permute(2, 0, 1), box, size))
-            point_maps.append(crop(unit.permute(2, 0, 1), box, size, mode="nearest"))
-            masks.append(crop(valid[None].float(), box, size, mode="nearest"))
+            point_map = crop(unit.permute(2, 0, 1), box, size, mode="nearest")
+            mask = crop(valid[None].float(), box, size, mode="nearest")
+            # training views: the photograph and `copies` relit copies; extra views: one relit
+            # copy instead of the field's colours when relighting is on (they are guesses there)
+            rgbs = [r["rgb"]] if i < n or not copies else []
+            normals = normals_from_points(r["points"], r["fg"]) if copies else None
+            for _ in range(copies if i < n else min(copies, 1)):
+                w, k = next(lights)
+                rgbs.append(relit(normals, r["dirs"], r["R_c2w"], r["fg"], rgb_sum / max(fg_sum, 1), w, k))
+            for rgb in rgbs:
+                images.append(crop(rgb.permute(2, 0, 1), box, size))
+                point_maps.append(point_map)
+                masks.append(mask)
             pool.append(unit[valid])
         # negatives follow the pixels' distribution, novel views included (see EmbeddingBatchSource)
         pool_t = torch.cat(pool)
