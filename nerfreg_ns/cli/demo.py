@@ -42,7 +42,7 @@ class DemoConfig:
     size: int = 128
     """Image width and height (pixels)."""
     preset: Literal["default", "quick", "tiny"] = "default"
-    """Training size: default (about 8.5 minutes per sequence on 2 CPU cores), quick, or tiny (tests)."""
+    """Training size: default (4 to 8 minutes per sequence on 2 CPU cores), quick, or tiny (tests)."""
     restart: bool = False
     """Delete the working folder first instead of resuming."""
 
