@@ -1,4 +1,4 @@
-"""Relit copies of phase-2 views: the field's normals shaded under random lights.
+"""Relit copies of phase-2 views: each view's rendered surface normals shaded under random lights.
 
 A texture-less part's pixels are shading, and a capture rig's lights move with its camera: the
 same surface point looks different from the other sequence's side. A query encoder trained on
@@ -47,7 +47,7 @@ def shade(normals: Tensor, view_dirs: Tensor, fg: Tensor, weights: Tensor, key_d
     (H, W, 3) pointing from the surface to the camera, under weights (3,) = (ambient, head, key)
     and a unit key-light direction key_dir (3,) (surface to light), all in one frame; 0 off fg (H, W).
 
-    Normals are turned to face the camera first: a field's normal may point inwards on thin parts.
+    Normals are turned to face the camera first: `normals_from_points` leaves their sign arbitrary.
     """
     cos_v = (normals * view_dirs).sum(-1)
     n = normals * torch.where(cos_v < 0, -1.0, 1.0)[..., None]
