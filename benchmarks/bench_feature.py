@@ -6,7 +6,9 @@
 2. trains seq1 with the default `ns-train nerfreg-feature` (wall time);
 3. exports it and scores the surface against the visible true surface (nerfreg-eval);
 4. measures rays/s of nerfreg-feature and of nerfacto (LPIPS switched off here only) in one run;
-5. scores queries and keys on held-out upper views and on lower views by elevation.
+5. scores queries and keys on held-out upper views and on lower views by elevation, twice: views
+   upright as in training with the crop upright ("upright"), and views at a random roll with the
+   crop's turn chosen by PnP as `embedding-pnp` does ("any roll").
 Run it alone on the machine: another busy core slows training several times.
 """
 
@@ -109,7 +111,7 @@ def main() -> None:
     from nerfreg_ns.data.truth import read_truth
     from nerfreg_ns.geometry.symmetry import find_symmetries
     from nerfreg_ns.nerf.export import load_run
-    from nerfreg_ns.nerf.probe import correspondence_accuracy
+    from nerfreg_ns.nerf.probe import correspondence_accuracy, query_rotations
 
     truth = read_truth(case / "truth.json")
     mesh = load_mesh(truth.model_path)
@@ -120,10 +122,13 @@ def main() -> None:
     pipeline, _ = load_run(run / "config.yml")
     groups = {"upper held-out 10..80": (10.0, 80.0), "lower -10..-30": (-30.0, -10.0),
               "lower -30..-50": (-50.0, -30.0), "lower -50..-80": (-80.0, -50.0)}
-    results["keys"] = {}
+    results["keys"], results["keys any roll"] = {}, {}
     for name, el in groups.items():
         views = probe_views(truth, el, 20, 128, seed=123)
         results["keys"][name] = correspondence_accuracy(pipeline, views, 0.05 * truth.diameter, sym_seq1)
+        rolled = probe_views(truth, el, 20, 128, seed=123, roll_deg=180.0)
+        results["keys any roll"][name] = correspondence_accuracy(pipeline, rolled, 0.05 * truth.diameter, sym_seq1,
+                                                                 rotations=query_rotations(pipeline))
         save()
     del pipeline
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nerfreg_ns.errors import NerfregError
-from nerfreg_ns.geometry.transforms import invert, make_T
+from nerfreg_ns.geometry.transforms import invert
 from nerfreg_ns.plugins import hookimpl
 from nerfreg_ns.registry import Hypothesis, SequenceData
 
@@ -33,6 +33,8 @@ class EmbeddingPnpConfig:
     """RANSAC iterations per image."""
     min_inliers: int = 12
     """Images with fewer inliers propose nothing."""
+    rotations: int = 0
+    """Turns of each crop tried (the most PnP inliers wins); 0: the run's `query_rotations`."""
 
 
 class EmbeddingPnp:
@@ -40,17 +42,17 @@ class EmbeddingPnp:
         self.config = config
 
     def propose(self, seq1: SequenceData, seq2: SequenceData) -> list[Hypothesis]:
-        import cv2
         import torch
 
         from nerfreg_ns.data.images import read_image
-        from nerfreg_ns.embedding.crops import crop, crop_to_image_pixels
-        from nerfreg_ns.nerf.probe import queries_for_image
+        from nerfreg_ns.embedding.match import crop_queries, pnp_best_turn
+        from nerfreg_ns.nerf.probe import query_rotations
 
         pipeline = seq1.extra.get("pipeline")
         if pipeline is None or seq1.keys is None or "images" not in seq2.extra:
             raise NerfregError("embedding-pnp needs nerfreg-feature runs (sequence 1's keys and query encoder)")
         model, size = pipeline.model, pipeline.config.query_size
+        rotations = self.config.rotations or query_rotations(pipeline)
         rng = np.random.default_rng(0)
         pick = rng.permutation(len(seq1.points))[: self.config.max_keys]
         keys = torch.from_numpy(seq1.keys[pick]).float().to(model.device)
@@ -60,25 +62,13 @@ class EmbeddingPnp:
         for i in np.unique(np.linspace(0, n - 1, min(self.config.max_images, n)).round().astype(int)):
             mask = torch.from_numpy(seq2.masks[i]).to(model.device)
             rgb = torch.from_numpy(read_image(seq2.extra["images"][i])[..., :3]).float().to(model.device) / 255 * mask[..., None]
-            q, _, box = queries_for_image(model, rgb, mask, size)
-            fg = crop(mask[None].float(), box, size, mode="nearest")[0] > 0.5
-            ij = fg.nonzero()
-            if len(ij) < self.config.min_inliers:
+            crops = crop_queries(model.query_encoder, rgb, mask, size, rotations)
+            pose = pnp_best_turn(crops, keys, pts, seq2.Ks[i], self.config.matches_per_image, self.config.reprojection_px,
+                                 self.config.iterations, self.config.min_inliers)
+            if pose is None:
                 continue
-            prob = torch.softmax(q[fg] @ keys.T, dim=1)
-            conf, best = prob.max(1)
-            top = conf.topk(min(self.config.matches_per_image, len(conf))).indices
-            uv = crop_to_image_pixels(ij[top], box, size).cpu().numpy().astype(np.float64)
-            obj = pts[best[top].cpu().numpy()].astype(np.float64)
-            ok, rvec, tvec, inliers = cv2.solvePnPRansac(
-                obj, uv, seq2.Ks[i], None, iterationsCount=self.config.iterations,
-                reprojectionError=self.config.reprojection_px, flags=cv2.SOLVEPNP_EPNP,
-            )
-            if not ok or inliers is None or len(inliers) < self.config.min_inliers:
-                continue
-            T_cam_seq1 = make_T(cv2.Rodrigues(rvec)[0], tvec.reshape(3))
-            T_seq2_seq1 = seq2.T_world_camcv[i] @ T_cam_seq1
-            out.append(Hypothesis(invert(T_seq2_seq1), f"embedding-pnp-image{i}", len(inliers) / len(top)))
+            T_seq2_seq1 = seq2.T_world_camcv[i] @ pose.T_cam_obj
+            out.append(Hypothesis(invert(T_seq2_seq1), f"embedding-pnp-image{i}", pose.inliers / pose.matches))
         return out
 
 

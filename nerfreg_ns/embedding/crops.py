@@ -1,10 +1,15 @@
-"""Square crops around the object, resized to the query encoder's input size.
+"""Square crops around the object, resized to the query encoder's input size, optionally turned.
 
 The encoder sees the object at a fixed scale whatever the camera distance or image size; the
 crop box maps crop pixels back to image pixels for PnP. Pixel (i, j) covers [j, j+1) x [i, i+1).
+A crop turned by `angle` samples the image along axes rotated by `angle` radians about the box
+centre (x right, y down in pixels), so test-time rotation needs no resampling of the outputs:
+crop pixel (i, j) of any turned crop maps back through `crop_to_image_pixels` with the same angle.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -24,19 +29,26 @@ def square_box(mask: Tensor, margin: float = 0.15) -> tuple[float, float, float]
     return cx - side / 2, cy - side / 2, side
 
 
-def crop(image: Tensor, box: tuple[float, float, float], size: int, mode: str = "bilinear") -> Tensor:
-    """Crops a (C, H, W) tensor to `box` and resizes it to (C, size, size); outside is zero."""
-    _, h, w = image.shape
+def _image_xy(rows: Tensor, cols: Tensor, box: tuple[float, float, float], size: int, angle: float) -> tuple[Tensor, Tensor]:
+    """Image coordinates (x, y) of crop pixel centres at `rows`, `cols` (any equal shapes)."""
     x0, y0, side = box
-    centres = (torch.arange(size, dtype=torch.float32, device=image.device) + 0.5) * side / size
-    gx = (x0 + centres) / w * 2 - 1
-    gy = (y0 + centres) / h * 2 - 1
-    grid = torch.stack(torch.meshgrid(gy, gx, indexing="ij")[::-1], -1)[None]
+    s = side / size
+    dx, dy = (cols + 0.5) * s - side / 2, (rows + 0.5) * s - side / 2  # offsets from the box centre
+    c, si = math.cos(angle), math.sin(angle)
+    return x0 + side / 2 + c * dx - si * dy, y0 + side / 2 + si * dx + c * dy
+
+
+def crop(image: Tensor, box: tuple[float, float, float], size: int, mode: str = "bilinear", angle: float = 0.0) -> Tensor:
+    """Crops a (C, H, W) tensor to `box`, turned by `angle`, resized to (C, size, size); outside is zero."""
+    _, h, w = image.shape
+    ar = torch.arange(size, dtype=torch.float32, device=image.device)
+    rows, cols = torch.meshgrid(ar, ar, indexing="ij")
+    x, y = _image_xy(rows, cols, box, size, angle)
+    grid = torch.stack([x / w * 2 - 1, y / h * 2 - 1], -1)[None]
     return F.grid_sample(image[None].float(), grid, mode=mode, padding_mode="zeros", align_corners=False)[0]
 
 
-def crop_to_image_pixels(ij: Tensor, box: tuple[float, float, float], size: int) -> Tensor:
+def crop_to_image_pixels(ij: Tensor, box: tuple[float, float, float], size: int, angle: float = 0.0) -> Tensor:
     """Image coordinates (N, 2) as (u, v), pixel centres at +0.5, of crop pixels ij (N, 2) (row, col)."""
-    x0, y0, side = box
-    s = side / size
-    return torch.stack([x0 + (ij[:, 1].float() + 0.5) * s, y0 + (ij[:, 0].float() + 0.5) * s], -1)
+    x, y = _image_xy(ij[:, 0].float(), ij[:, 1].float(), box, size, angle)
+    return torch.stack([x, y], -1)

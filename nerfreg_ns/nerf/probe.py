@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from nerfreg_ns.embedding.crops import crop, square_box
+from nerfreg_ns.embedding.crops import crop
+from nerfreg_ns.embedding.match import crop_queries, pnp_best_turn
 from nerfreg_ns.embedding.infonce import nearest_key_accuracy, symmetric_nearest_key_accuracy
 from nerfreg_ns.geometry.transforms import apply, invert
 
@@ -25,16 +26,13 @@ class ProbeView:
     rgb: np.ndarray
     mask: np.ndarray
     points_input: np.ndarray
+    K: np.ndarray | None = None
+    """(3, 3) intrinsics, needed to choose a turn of the crop by PnP (`rotations` > 1)."""
 
 
-@torch.no_grad()
-def queries_for_image(model, rgb: torch.Tensor, mask: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor, tuple]:
-    """Queries (size, size, E) and predicted mask probability (size, size) of the object crop."""
-    box = square_box(mask)
-    img = crop(rgb.permute(2, 0, 1).float(), box, size)
-    model.query_encoder.eval()
-    q, m = model.query_encoder(img[None])
-    return q[0].permute(1, 2, 0), torch.sigmoid(m[0, 0]), box
+def query_rotations(pipeline) -> int:
+    """The run's test-time turns of a query crop (1 if its pipeline config lacks the field)."""
+    return int(getattr(pipeline.config, "query_rotations", 1))
 
 
 @torch.no_grad()
@@ -47,10 +45,21 @@ def surface_keys(pipeline) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @torch.no_grad()
+def reachable_fraction(cand_points: torch.Tensor, true_points: torch.Tensor, threshold: float, chunk: int = 2048) -> float:
+    """Fraction of true points (P, 3) with some candidate (M, 3) within `threshold`: the best any
+    keys could score, since a pixel whose point the reconstruction never saw has no right match."""
+    near = [torch.cdist(t, cand_points).amin(dim=1) <= threshold for t in true_points.split(chunk)]
+    return float(torch.cat(near).float().mean()) if near else float("nan")
+
+
+@torch.no_grad()
 def correspondence_accuracy(pipeline, views: list[ProbeView], threshold_input: float,
-                            symmetries_input: list[np.ndarray] | None = None) -> dict[str, float]:
+                            symmetries_input: list[np.ndarray] | None = None, rotations: int = 1) -> dict[str, float]:
     """Fractions of foreground pixels whose best key is within `threshold_input` (input units)
-    of their true point: raw and, given symmetry transforms (4, 4) in the input frame, up to symmetry."""
+    of their true point: raw and, given symmetry transforms (4, 4) in the input frame, up to symmetry.
+
+    rotations 1: the crop is taken upright (the view's roll is as in training). More: the view's
+    roll is treated as unknown and the crop turn is chosen as `embedding-pnp` does (PnP inliers)."""
     from nerfreg_ns.nerf.export import ns_to_input
 
     model = pipeline.model
@@ -63,9 +72,12 @@ def correspondence_accuracy(pipeline, views: list[ProbeView], threshold_input: f
     for v in views:
         rgb = torch.from_numpy(v.rgb).float().to(dev) / 255 * torch.from_numpy(v.mask[..., None]).to(dev)
         mask = torch.from_numpy(v.mask).to(dev)
-        q, _, box = queries_for_image(model, rgb, mask, size)
-        pts = crop(torch.from_numpy(np.nan_to_num(v.points_input, nan=1e9)).float().permute(2, 0, 1).to(dev), box, size, mode="nearest")
-        fg = crop(mask[None].float(), box, size, mode="nearest")[0] > 0.5
+        crops = crop_queries(model.query_encoder, rgb, mask, size, rotations if v.K is not None else 1)
+        pose = pnp_best_turn(crops, cand_keys, cand_in.cpu().numpy(), v.K) if len(crops) > 1 else None
+        cq = crops[pose.turn if pose is not None else 0]
+        q, fg = cq.queries, cq.fg
+        pts = crop(torch.from_numpy(np.nan_to_num(v.points_input, nan=1e9)).float().permute(2, 0, 1).to(dev), cq.box, size,
+                   mode="nearest", angle=cq.angle)
         pts = pts.permute(1, 2, 0)
         ok = fg & (pts.abs().max(-1).values < 1e8)
         qs.append(q[ok])
@@ -74,7 +86,8 @@ def correspondence_accuracy(pipeline, views: list[ProbeView], threshold_input: f
     # chance: each pixel matched to a random surface point (what keys that carry no signal give)
     rand = cand_in[torch.randint(len(cand_in), (len(t_all),), device=dev)]
     out = {"pixels": float(len(q_all)), "raw": nearest_key_accuracy(q_all, cand_keys, cand_in, t_all, threshold_input),
-           "chance": float(((rand - t_all).norm(dim=1) <= threshold_input).float().mean())}
+           "chance": float(((rand - t_all).norm(dim=1) <= threshold_input).float().mean()),
+           "reachable": reachable_fraction(cand_in, t_all, threshold_input)}
     if symmetries_input:
         sym = torch.from_numpy(np.stack(symmetries_input)).float().to(dev)
         out["symmetric"] = symmetric_nearest_key_accuracy(q_all, cand_keys, cand_in, t_all, threshold_input, sym)
