@@ -98,6 +98,10 @@ def test_keys_and_queries_beat_chance_on_training_views(run, case):
     acc = correspondence_accuracy(pipeline, views, 0.1 * truth.diameter)
     # 200 embedding steps on 16 tiny views: measured about 0.10 against a chance of about 0.03
     assert acc["raw"] > 2 * acc["chance"] and acc["raw"] > 0.06, acc
+    # the same views at any roll: the crop's turn is chosen by PnP inliers among 8
+    rolled = probe_views(truth, elevation=(15.0, 75.0), n=6, size=64, seed=11, roll_deg=180.0)
+    acc_any = correspondence_accuracy(pipeline, rolled, 0.1 * truth.diameter, rotations=8)
+    assert acc_any["raw"] > 2 * acc_any["chance"], (acc_any, acc)
 
 
 def test_relit_copies_share_their_view_geometry_and_follow_its_shape(run):
