@@ -43,9 +43,9 @@ def crop_queries(encoder, rgb: Tensor, mask: Tensor, size: int, rotations: int =
     image = rgb.permute(2, 0, 1).float()
     was_training = encoder.training
     encoder.eval()
-    out = []
-    for k in range(max(1, rotations)):
-        angle = 2 * math.pi * k / max(1, rotations)
+    out, n = [], max(1, rotations)
+    for k in range(n):
+        angle = 2 * math.pi * k / n
         q, m = encoder(crop(image, box, size, angle=angle)[None])
         fg = crop(mask[None].float(), box, size, mode="nearest", angle=angle)[0] > 0.5
         out.append(CropQueries(q[0].permute(1, 2, 0), torch.sigmoid(m[0, 0]), fg, box, angle))
@@ -83,15 +83,16 @@ def pnp_best_turn(crops: list[CropQueries], keys: Tensor, points: np.ndarray, K:
     intrinsics K (3, 3)); the turn with the most inliers wins. None when no turn reaches `min_inliers`."""
     import cv2
 
+    points, K = np.asarray(points, np.float64), np.asarray(K, np.float64)
     best: CropPose | None = None
     for i, cq in enumerate(crops):
         ij, kidx, _ = confident_matches(cq, keys, matches)
         if len(ij) < max(min_inliers, 4):
             continue
         uv = crop_to_image_pixels(ij, cq.box, cq.queries.shape[0], cq.angle).cpu().numpy().astype(np.float64)
-        obj = np.asarray(points, np.float64)[kidx.cpu().numpy()]
+        obj = points[kidx.cpu().numpy()]
         cv2.setRNGSeed(i)  # RANSAC is random: the same inputs give the same answer
-        ok, rvec, tvec, inl = cv2.solvePnPRansac(obj, uv, np.asarray(K, np.float64), None, iterationsCount=iterations,
+        ok, rvec, tvec, inl = cv2.solvePnPRansac(obj, uv, K, None, iterationsCount=iterations,
                                                  reprojectionError=reprojection_px, flags=cv2.SOLVEPNP_EPNP)
         if not ok or inl is None or len(inl) < min_inliers:
             continue

@@ -68,12 +68,13 @@ def correspondence_accuracy(pipeline, views: list[ProbeView], threshold_input: f
     T_ns_in, scale = ns_to_input(pipeline)
     cand_ns, cand_keys = surface_keys(pipeline)
     cand_in = torch.from_numpy(apply(invert(T_ns_in), cand_ns.cpu().numpy() / scale)).float().to(dev)
+    cand_np = cand_in.cpu().numpy()  # PnP's 3D points, converted once for all views
     qs, trues = [], []
     for v in views:
         rgb = torch.from_numpy(v.rgb).float().to(dev) / 255 * torch.from_numpy(v.mask[..., None]).to(dev)
         mask = torch.from_numpy(v.mask).to(dev)
         crops = crop_queries(model.query_encoder, rgb, mask, size, rotations if v.K is not None else 1)
-        pose = pnp_best_turn(crops, cand_keys, cand_in.cpu().numpy(), v.K) if len(crops) > 1 else None
+        pose = pnp_best_turn(crops, cand_keys, cand_np, v.K) if len(crops) > 1 else None
         cq = crops[pose.turn if pose is not None else 0]
         q, fg = cq.queries, cq.fg
         pts = crop(torch.from_numpy(np.nan_to_num(v.points_input, nan=1e9)).float().permute(2, 0, 1).to(dev), cq.box, size,
