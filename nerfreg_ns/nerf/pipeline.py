@@ -189,9 +189,10 @@ class NerfregPipeline(VanillaPipeline):
         novel = self.novel_poses()  # (0, 3, 4) unless extra_views > 0
         # getattr: a run configured before the option existed loads without the attribute
         light_cfg = getattr(self.config, "relight", None) or RelightConfig()
-        weights, key_dirs = random_lights(copies * n + len(novel), light_cfg, torch.Generator().manual_seed(0))
-        mean_rgb = self._mean_foreground_colour() if copies else None
-        lights = iter(zip(weights, key_dirs))
+        mean_rgb, lights = None, iter(())
+        if copies:  # lights and the albedo only exist for relit copies
+            weights, key_dirs = random_lights(copies * n + len(novel), light_cfg, torch.Generator().manual_seed(0))
+            mean_rgb, lights = self._mean_foreground_colour(), iter(zip(weights, key_dirs))
         for i in track(range(n + len(novel)), description="rendering surfaces for the query encoder", transient=True):
             r = self.render_surface(i) if i < n else self.render_novel(novel[i - n])
             valid = r["fg"] & (r["acc"] > 0.5)
