@@ -1,7 +1,7 @@
 """Benchmark of the whole pipeline (issue: nerfreg-register) on T-LESS parts.
 
     .venv/bin/python benchmarks/bench_register.py --work /tmp/bench_register [--objects 5 7 ...]
-        [--setting wide|narrow] [--perfect] [--stage all|train|register] [--methods KEY ...]
+        [--setting wide|narrow] [--perfect] [--stage all|train|register] [--methods KEY ...] [--train-args ...]
 
 Per object: `nerfreg-synth` (60 views per side, 128x128), `ns-train nerfreg-feature` on both
 sequences (default config), then `nerfreg-register` with each compared plugin set on the same two
@@ -53,7 +53,7 @@ def sh(*cmd) -> float:
     return time.time() - t
 
 
-def prepare(obj: int, setting: str, work: Path, train: bool) -> dict:
+def prepare(obj: int, setting: str, work: Path, train: bool, train_args: list[str] = ()) -> dict:
     """Renders the case and trains both runs (each skipped when done); returns timings."""
     case, runs = work / "case", work / "runs"
     info_path = work / "train.json"
@@ -67,7 +67,7 @@ def prepare(obj: int, setting: str, work: Path, train: bool) -> dict:
             if not (runs / seq / "nerfreg-feature" / "bench" / "nerfstudio_models").exists():
                 print(f"  training {seq} of obj_{obj:02d} ({setting})", flush=True)
                 info[f"train_{seq}_s"] = sh(BIN / "ns-train", "nerfreg-feature", "--data", case / seq, "--output-dir", runs,
-                                            "--timestamp", "bench")
+                                            "--timestamp", "bench", *train_args)
                 info_path.write_text(json.dumps(info, indent=2))
     return info
 
@@ -217,6 +217,9 @@ def main() -> None:
     ap.add_argument("--stage", choices=["all", "train", "register"], default="all")
     ap.add_argument("--methods", nargs="+", choices=[m[1] for m in METHODS], default=[m[1] for m in METHODS],
                     help="plugin sets to register with (result keys); default: all")
+    ap.add_argument("--train-args", nargs=argparse.REMAINDER, default=[],
+                    help="extra ns-train flags, last on the line (e.g. --max-num-iterations 1210: the default's field with a "
+                         "token phase 2; the default registration uses no keys)")
     args = ap.parse_args()
     root = Path(args.work)
     methods = [m for m in METHODS if m[1] in args.methods]
@@ -225,7 +228,7 @@ def main() -> None:
             work = root / setting / f"obj_{obj:02d}"
             work.mkdir(parents=True, exist_ok=True)
             print(f"obj_{obj:02d} ({setting})", flush=True)
-            prepare(obj, setting, work, train=args.stage != "register")
+            prepare(obj, setting, work, train=args.stage != "register", train_args=args.train_args)
             if args.perfect:
                 register_all(work, True, methods)
             if args.stage != "train" and (work / "runs" / "seq2" / "nerfreg-feature" / "bench" / "nerfstudio_models").exists():
