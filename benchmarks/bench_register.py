@@ -110,12 +110,12 @@ def register_all(work: Path, perfect: bool, methods) -> dict:
         seqs = tuple(load_sequence(runs / s / "nerfreg-feature" / "bench" / "config.yml", s) for s in ("seq1", "seq2"))
     results["load_s"] = time.time() - t
     registry = load_registry()
-    cls, where = reg_cli.build_config_class(registry)
     for label, key, gen, ver, ref in todo:
         out = work / f"{'reg_perfect' if perfect else 'reg'}_{key}"
-        cfg = cls(seq1=Path("seq1"), seq2=Path("seq2"), out=out, generator=gen, verifier=ver, refiner=ref, overwrite=True)
+        cmd = reg_cli.command(registry, ["--seq1", "seq1", "--seq2", "seq2", "--out", str(out), "--generator", gen,
+                                         "--verifier", ver, "--refiner", ref, "--overwrite"])
         t = time.time()
-        code = reg_cli.run(cfg, registry, where, sequences=seqs)
+        code = reg_cli.run(cmd, sequences=seqs)
         row = {"method": label, "exit_code": code, "time_s": time.time() - t}
         row.update(evaluate_registration(read_registration(out / "registration.json", truth), model))
         reg = json.loads((out / "registration.json").read_text())

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from nerfreg_ns.data.mesh import SurfaceDistance, load_mesh, sample_surface
-from nerfreg_ns.data.synth import UNIT_TO_MM
+from nerfreg_ns.geometry.units import UNIT_TO_MM
 from nerfreg_ns.data.truth import Truth
 from nerfreg_ns.errors import NerfregError
 from nerfreg_ns.geometry import metrics

@@ -1,8 +1,9 @@
 """The plugin manager: built-in plugins first, then third-party entry points (group `nerfreg`).
 
-Entry points are loaded here, inside a function, never at import time. Setting
-NERFREG_NO_PLUGIN_AUTOLOAD=1 skips them. A plugin that fails to import or to register is
-recorded by name in `Registry.broken`; the others keep working. Duplicate names are an error.
+Entry points are loaded here, inside a function, never at import time; setting
+NERFREG_NO_PLUGIN_AUTOLOAD=1 skips them. Each plugin registers all or nothing: one that fails
+to import, raises in a hook, registers a name another plugin has, or hands over something that
+is not a plugin entry is recorded by name in `Registry.broken`, and the others keep working.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 from importlib.metadata import entry_points
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
 import pluggy
 
@@ -18,9 +19,7 @@ from nerfreg_ns import hookspecs
 from nerfreg_ns.errors import NerfregError
 from nerfreg_ns.registry import Entry, Kind, Registry
 
-hookimpl = pluggy.HookimplMarker("nerfreg")
-
-ENTRY_POINT_GROUP = "nerfreg"
+ENTRY_POINT_GROUP = hookspecs.PROJECT
 NO_AUTOLOAD_ENV = "NERFREG_NO_PLUGIN_AUTOLOAD"
 BUILTIN_PLUGINS = (
     "nerfreg_ns.default_plugins.embedding_pnp",
@@ -30,7 +29,7 @@ BUILTIN_PLUGINS = (
     "nerfreg_ns.default_plugins.verifiers",
     "nerfreg_ns.default_plugins.refiners",
 )
-_HOOKS: dict[Kind, str] = {
+HOOKS: dict[Kind, str] = {
     "generator": "nerfreg_register_generators",
     "verifier": "nerfreg_register_verifiers",
     "refiner": "nerfreg_register_refiners",
@@ -40,7 +39,7 @@ _HOOKS: dict[Kind, str] = {
 def get_plugin_manager(extra: Iterable[object] = (), autoload: bool | None = None) -> tuple[pluggy.PluginManager, dict[str, str]]:
     """A plugin manager with the built-ins, `extra` plugin objects, and (unless turned off) the
     entry points; returns it with the plugins that failed to load (name -> reason)."""
-    pm = pluggy.PluginManager("nerfreg")
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     broken: dict[str, str] = {}
     for name in BUILTIN_PLUGINS:
@@ -58,21 +57,37 @@ def get_plugin_manager(extra: Iterable[object] = (), autoload: bool | None = Non
     return pm, broken
 
 
+class _Registrar:
+    """The `register` callback handed to one plugin's hook: exactly (name, config_class,
+    factory), collecting entries of one kind for that plugin."""
+
+    def __init__(self, kind: Kind, plugin: str, staged: list[Entry]) -> None:
+        self._kind, self._plugin, self._staged = kind, plugin, staged
+
+    def __call__(self, name: str, config_class: type, factory: Callable[[Any], Any]) -> None:
+        if not isinstance(name, str) or not name:
+            raise NerfregError(f"registers a {self._kind} whose name is not a non-empty string: {name!r}")
+        self._staged.append(Entry(self._kind, name, config_class, factory, self._plugin))
+
+
 def load_registry(extra: Iterable[object] = (), autoload: bool | None = None) -> Registry:
-    """Calls every plugin's registration hooks and collects what they register."""
+    """Calls every plugin's registration hooks, plugin by plugin in the order they were added
+    (built-ins first), and keeps each plugin's entries only if all its hooks succeeded."""
     pm, broken = get_plugin_manager(extra, autoload)
     registry = Registry(broken=broken)
-    for kind, hook_name in _HOOKS.items():
-        for impl in getattr(pm.hook, hook_name).get_hookimpls():
-            plugin_name = impl.plugin_name
-
-            def register(name: str, config_class: type, factory, _kind: Kind = kind, _plugin: str = plugin_name) -> None:
-                registry.add(Entry(_kind, name, config_class, factory, _plugin))
-
-            try:
-                impl.function(register=register)
-            except NerfregError:
-                raise  # duplicates and malformed registrations are the user's to fix, loudly
-            except Exception as e:
-                registry.broken[plugin_name] = f"{type(e).__name__}: {e}"
+    impls = {kind: getattr(pm.hook, hook).get_hookimpls() for kind, hook in HOOKS.items()}
+    for plugin_name, plugin in pm.list_name_plugin():
+        staged: list[Entry] = []
+        try:
+            for kind, kind_impls in impls.items():
+                for impl in kind_impls:
+                    if impl.plugin is plugin:
+                        impl.function(register=_Registrar(kind, plugin_name, staged))
+            trial = Registry({k: dict(v) for k, v in registry.entries.items()})
+            for entry in staged:  # names clash with earlier plugins' and among this plugin's own
+                trial.add(entry)
+        except Exception as e:  # reported by name, never fatal to the others
+            registry.broken[plugin_name] = str(e) if isinstance(e, NerfregError) else f"{type(e).__name__}: {e}"
+            continue
+        registry.entries = trial.entries
     return registry

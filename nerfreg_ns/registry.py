@@ -1,14 +1,19 @@
-"""What plugins register, and the small protocols their runtime objects satisfy.
+"""What a plugin sees and what it registers: the sequence data, hypotheses, scores, the
+protocols of generators, verifiers and refiners, and the registry that builds them by name.
 
-Everything a plugin sees is in the sequences' own frames and units: `SequenceData` holds one
-sequence's reconstructed surface and its posed masks; a `Hypothesis` is a T_seq1_seq2.
+The engine's guarantees to a plugin: everything is in the sequences' own frames and units (a
+`Hypothesis` is a T_seq1_seq2 (4, 4) mapping sequence-2 points into sequence 1); cameras are
+OpenCV (x right, y down, z forward) camera-to-world; intrinsics put pixel (u, v)'s centre at the
+integer coordinates (u, v), so a point projecting to uv lies in `mask[round(v), round(u)]`
+(`nerfreg_ns.geometry.cameras` converts nerfstudio's half-pixel convention on reading).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Optional, Protocol
+from pathlib import Path
+from typing import Any, Callable, Literal, Mapping, Optional, Protocol, TypeVar, Union
 
 import numpy as np
 
@@ -18,17 +23,40 @@ Kind = Literal["generator", "verifier", "refiner"]
 KINDS: tuple[Kind, ...] = ("generator", "verifier", "refiner")
 
 
-def random_subset(points: np.ndarray, n: int) -> np.ndarray:
-    """At most `n` of `points` (N, ...), drawn without replacement with a fixed seed (repeatable scores)."""
-    if len(points) <= n:
-        return points
-    return points[np.random.default_rng(0).choice(len(points), n, replace=False)]
+@dataclass
+class TurnQueries:
+    """Per-pixel queries of one image, its object crop turned by `angle` radians (x right, y down)."""
+
+    uv: np.ndarray
+    """(M, 2) image coordinates of the crop's foreground pixels (OpenCV: pixel centres at integers)."""
+    queries: np.ndarray
+    """(M, E) float32, one per pixel of `uv`; match them against `SequenceData.keys`."""
+    angle: float
+
+
+class Features(Protocol):
+    """A sequence's learned embedding (nerfreg-feature's query encoder; its keys are
+    `SequenceData.keys`)."""
+
+    turns: int
+    """Turns of a crop worth trying when an image's roll is unknown (the run's default)."""
+
+    def queries(self, rgb: np.ndarray, mask: np.ndarray, turns: int) -> list[TurnQueries]:
+        """Queries of the object in rgb (H, W, 3) uint8 with mask (H, W) bool, one entry per
+        turn of the crop (`turns` even turns, the first upright)."""
+        ...
 
 
 @dataclass
 class SequenceData:
-    """One sequence: surface points (N, 3), unit normals (N, 3), optional keys (N, E); posed
-    masks (H, W) bool with intrinsics (3, 3) and OpenCV camera-to-world (4, 4); the diameter."""
+    """One sequence as the plugins see it, in its own frame and units.
+
+    Surface: points (N, 3), unit normals (N, 3), optional keys (N, E) and spread (N,) (the depth
+    over which a point's ray opacity rose from 25% to 75%: long in fog no view resolved). Cameras:
+    one mask (H, W) bool, intrinsics (3, 3) (OpenCV pixel centres) and OpenCV camera-to-world
+    (4, 4) per image, with the image files when known. `features` is the sequence's query
+    encoder, for plugins that match images against keys (None when the run has none).
+    """
 
     name: str
     points: np.ndarray
@@ -38,7 +66,42 @@ class SequenceData:
     Ks: list[np.ndarray] = field(default_factory=list)
     T_world_camcv: list[np.ndarray] = field(default_factory=list)
     keys: Optional[np.ndarray] = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    spread: Optional[np.ndarray] = None
+    images: list[Path] = field(default_factory=list)
+    unit: Optional[str] = None
+    """Length unit of the frame ("mm", "m", ...); None when the dataset does not say."""
+    object_name: Optional[str] = None
+    case_id: Optional[str] = None
+    """The synthetic or imported case both sequences come from, when known."""
+    source: str = ""
+    """Where the data came from (a run's config.yml), for the record."""
+    features: Optional[Features] = None
+
+    def __post_init__(self) -> None:
+        self.points = np.asarray(self.points, dtype=np.float64).reshape(-1, 3)
+        self.normals = np.asarray(self.normals, dtype=np.float64).reshape(-1, 3)
+        n = len(self.points)
+        if len(self.normals) != n:
+            raise ValueError(f"{self.name}: {n} points but {len(self.normals)} normals")
+        for what, arr in (("keys", self.keys), ("spread", self.spread)):
+            if arr is not None and len(arr) != n:
+                raise ValueError(f"{self.name}: {n} points but {len(arr)} {what}")
+        if not len(self.masks) == len(self.Ks) == len(self.T_world_camcv):
+            raise ValueError(f"{self.name}: {len(self.masks)} masks, {len(self.Ks)} intrinsics and "
+                             f"{len(self.T_world_camcv)} poses: one of each per image")
+        if self.images and len(self.images) != len(self.masks):
+            raise ValueError(f"{self.name}: {len(self.images)} image files for {len(self.masks)} masks")
+        if not self.diameter > 0:
+            raise ValueError(f"{self.name}: the diameter must be positive, got {self.diameter}")
+
+    @property
+    def extent(self) -> float:
+        """Diagonal of the box holding the 1st to 99th percentile of the points: a size that a
+        few floaters do not move."""
+        if len(self.points) == 0:
+            return 0.0
+        lo, hi = np.percentile(self.points, [1, 99], axis=0)
+        return float(np.linalg.norm(hi - lo))
 
 
 @dataclass
@@ -73,22 +136,26 @@ class Refiner(Protocol):
     def refine(self, seq1: SequenceData, seq2: SequenceData, T_seq1_seq2: np.ndarray) -> np.ndarray: ...
 
 
+C = TypeVar("C")
+Plugin = Union[Generator, Verifier, Refiner]
+
+
+class RegisterFn(Protocol):
+    """The callback a registration hook receives."""
+
+    def __call__(self, name: str, config_class: type[C], factory: Callable[[C], Plugin]) -> None: ...
+
+
 @dataclass(frozen=True)
 class Entry:
+    """One registered plugin: its kind and name, its options' dataclass, how to build it, and
+    the plugin (module or entry point) that registered it."""
+
     kind: Kind
     name: str
     config_class: type
-    factory: Callable[[Any], Any]
+    factory: Callable[[Any], Plugin]
     plugin: str
-    """The plugin (module or entry point) that registered it."""
-
-    def build(self, **options: Any) -> Any:
-        """Makes the runtime object from options (unknown options are a clear error)."""
-        names = {f.name for f in dataclasses.fields(self.config_class)}
-        unknown = set(options) - names
-        if unknown:
-            raise NerfregError(f"{self.kind} '{self.name}' has no option(s) {sorted(unknown)}; it has {sorted(names)}")
-        return self.factory(self.config_class(**options))
 
 
 @dataclass
@@ -98,15 +165,19 @@ class Registry:
     entries: dict[Kind, dict[str, Entry]] = field(default_factory=lambda: {k: {} for k in KINDS})
     broken: dict[str, str] = field(default_factory=dict)
 
-    def add(self, entry: Entry) -> None:
-        known = self.entries[entry.kind]
-        if entry.name in known:
-            raise NerfregError(
-                f"two plugins register the {entry.kind} '{entry.name}': '{known[entry.name].plugin}' and '{entry.plugin}'"
-            )
-        if not dataclasses.is_dataclass(entry.config_class):
+    def check(self, entry: Entry) -> None:
+        """Raises a NerfregError if `entry` cannot join: its name is taken, its config is not a dataclass."""
+        known = self.entries[entry.kind].get(entry.name)
+        if known is not None:
+            raise NerfregError(f"two plugins register the {entry.kind} '{entry.name}': '{known.plugin}' and '{entry.plugin}'")
+        if not (isinstance(entry.config_class, type) and dataclasses.is_dataclass(entry.config_class)):
             raise NerfregError(f"plugin '{entry.plugin}': the config of {entry.kind} '{entry.name}' is not a dataclass")
-        known[entry.name] = entry
+        if not callable(entry.factory):
+            raise NerfregError(f"plugin '{entry.plugin}': the factory of {entry.kind} '{entry.name}' is not callable")
+
+    def add(self, entry: Entry) -> None:
+        self.check(entry)
+        self.entries[entry.kind][entry.name] = entry
 
     def get(self, kind: Kind, name: str) -> Entry:
         try:
@@ -114,3 +185,18 @@ class Registry:
         except KeyError:
             known = ", ".join(sorted(self.entries[kind])) or "none"
             raise NerfregError(f"unknown {kind} '{name}' (known: {known})") from None
+
+    def make(self, kind: Kind, name: str, options: Union[None, Mapping[str, Any], Any] = None) -> Plugin:
+        """The runtime object of plugin `name`: options are None (the defaults), a mapping of
+        option values, or an instance of the plugin's config class. Unknown options are a clear error."""
+        entry = self.get(kind, name)
+        if options is None or isinstance(options, Mapping):
+            options = dict(options or {})
+            names = {f.name for f in dataclasses.fields(entry.config_class)}
+            unknown = set(options) - names
+            if unknown:
+                raise NerfregError(f"{kind} '{name}' has no option(s) {sorted(unknown)}; it has {sorted(names)}")
+            options = entry.config_class(**options)
+        elif not isinstance(options, entry.config_class):
+            raise NerfregError(f"{kind} '{name}' takes a {entry.config_class.__name__}, not a {type(options).__name__}")
+        return entry.factory(options)

@@ -8,7 +8,7 @@ from nerfreg_ns.data.mesh import load_mesh
 from nerfreg_ns.data.render import Renderer, backproject
 from nerfreg_ns.data.synth import camera_poses
 from nerfreg_ns.data.truth import Truth
-from nerfreg_ns.geometry.cameras import K_matrix
+from nerfreg_ns.geometry.cameras import centred_K
 from nerfreg_ns.nerf.probe import ProbeView
 
 
@@ -19,7 +19,7 @@ def probe_views(truth: Truth, elevation: tuple[float, float], n: int, size: int,
     mesh = load_mesh(truth.model_path)
     mesh.apply_translation(-mesh.bounds.mean(axis=0))  # synth cases centre the model the same way
     f = 1.2 * size
-    K = K_matrix(f, f, size / 2, size / 2)
+    K = centred_K(f, size, size)
     renderer = Renderer(mesh)
     views = []
     rng = np.random.default_rng(seed)

@@ -39,13 +39,15 @@ def _turned_crops(angles, right: int, size: int, box, K, T_cam_obj, g):
     """Crop queries at `angles` for an object of random points seen through K from T_cam_obj (4, 4):
     at turn `right` each foreground crop pixel's query is the key of the point it sees; at the
     other turns the same queries sit at shuffled pixels (what a wrong turn gives: confident
-    matches that no single pose explains). Returns the crops, keys (M, E) and points (M, 3)."""
-    from nerfreg_ns.embedding.match import CropQueries
+    matches that no single pose explains). Returns each turn's queries as plugins get them
+    (image coordinates in OpenCV's convention), the keys (M, E) and points (M, 3)."""
+    from nerfreg_ns.embedding.match import CropQueries, turn_queries
+    from nerfreg_ns.geometry.cameras import opencv_from_continuous
 
     M, E = 300, 32
     ij = torch.stack([torch.randint(2, size - 2, (M,), generator=g), torch.randint(2, size - 2, (M,), generator=g)], 1)
     ij = torch.unique(ij, dim=0)
-    uv = crop_to_image_pixels(ij, box, size, angles[right]).double().numpy()
+    uv = opencv_from_continuous(crop_to_image_pixels(ij, box, size, angles[right]).double().numpy())
     depth = 5.0 + torch.rand(len(ij), generator=g, dtype=torch.float64).numpy()
     cam = np.c_[uv, np.ones(len(uv))] @ np.linalg.inv(K).T * depth[:, None]
     T_obj_cam = np.linalg.inv(T_cam_obj)
@@ -58,8 +60,8 @@ def _turned_crops(angles, right: int, size: int, box, K, T_cam_obj, g):
         order = torch.arange(len(ij)) if k == right else torch.randperm(len(ij), generator=g)
         q[ij[:, 0], ij[:, 1]] = keys[order]
         fg[ij[:, 0], ij[:, 1]] = True
-        crops.append(CropQueries(q, fg.float(), fg, box, a))
-    return crops, keys, points
+        crops.append(turn_queries(CropQueries(q, fg.float(), fg, box, a)))
+    return crops, keys.numpy(), points
 
 
 @pytest.mark.parametrize("right", [0, 3, 5])

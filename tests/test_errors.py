@@ -10,11 +10,11 @@ import trimesh
 from conftest import run_cli
 from nerfreg_ns.data.images import write_png
 from nerfreg_ns.data.nerfstudio_io import read_nerfstudio_dataset
-from nerfreg_ns.errors import EXIT_USAGE, NerfregError
+from nerfreg_ns.errors import ExitCode, NerfregError
 
 
 def assert_clean_failure(proc, fragment, out=None):
-    assert proc.returncode == EXIT_USAGE, (proc.returncode, proc.stdout, proc.stderr)
+    assert proc.returncode == ExitCode.USAGE, (proc.returncode, proc.stdout, proc.stderr)
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "error:" in lines[0] and "Traceback" not in proc.stderr, proc.stderr
     assert fragment in lines[0], lines[0]

@@ -11,7 +11,8 @@ import pytest
 
 from nerfreg_ns.errors import NerfregError
 from nerfreg_ns.geometry.transforms import axis_angle_to_R, check_rigid, make_T
-from nerfreg_ns.plugins import hookimpl, load_registry
+from nerfreg_ns.hookspecs import hookimpl
+from nerfreg_ns.plugins import load_registry
 from nerfreg_ns.registry import Hypothesis
 
 
@@ -21,11 +22,38 @@ class _NoOptions:
 
 
 class DuplicateIcp:
+    """Registers a verifier of its own, then a refiner whose name a built-in has."""
+
     __name__ = "duplicate-icp"
+
+    @hookimpl
+    def nerfreg_register_verifiers(self, register):
+        register("own-verifier", _NoOptions, lambda cfg: None)
 
     @hookimpl
     def nerfreg_register_refiners(self, register):
         register("icp", _NoOptions, lambda cfg: None)
+
+
+class HalfWay:
+    """Registers one generator, then fails."""
+
+    __name__ = "half-way"
+
+    @hookimpl
+    def nerfreg_register_generators(self, register):
+        register("half-way-generator", _NoOptions, lambda cfg: None)
+        raise RuntimeError("its second generator needs a missing dependency")
+
+
+class ReKind:
+    """Tries to register a verifier through the generator hook's callback."""
+
+    __name__ = "re-kind"
+
+    @hookimpl
+    def nerfreg_register_generators(self, register):
+        register("sneaky", _NoOptions, lambda cfg: None, _kind="verifier")
 
 
 class Broken:
@@ -59,15 +87,30 @@ def test_builtins_are_registered_like_any_plugin():
     assert reg.get("refiner", "icp").plugin == "nerfreg_ns.default_plugins.refiners"
 
 
-def test_duplicate_names_are_rejected_naming_both_plugins():
-    with pytest.raises(NerfregError, match="two plugins register the refiner 'icp'.*refiners.*duplicate-icp"):
-        load_registry([DuplicateIcp()], autoload=False)
+def test_a_duplicate_name_rejects_that_plugin_naming_both_and_keeps_the_first():
+    reg = load_registry([DuplicateIcp()], autoload=False)
+    why = reg.broken["duplicate-icp"]
+    assert "two plugins register the refiner 'icp'" in why and "default_plugins.refiners" in why, why
+    assert reg.get("refiner", "icp").plugin == "nerfreg_ns.default_plugins.refiners"
+    assert "own-verifier" not in reg.entries["verifier"]  # all or nothing: none of the rejected plugin's entries
+
+
+def test_a_plugin_failing_half_way_registers_nothing():
+    reg = load_registry([HalfWay()], autoload=False)
+    assert "missing dependency" in reg.broken["half-way"]
+    assert "half-way-generator" not in reg.entries["generator"]
+
+
+def test_the_register_callback_cannot_change_the_kind():
+    reg = load_registry([ReKind()], autoload=False)
+    assert "_kind" in reg.broken["re-kind"]
+    assert "sneaky" not in reg.entries["verifier"] and "sneaky" not in reg.entries["generator"]
 
 
 def test_a_broken_plugin_is_reported_and_the_rest_work():
     reg = load_registry([Broken(), Identity()], autoload=False)
     assert "broken-plugin" in reg.broken and "cannot import" in reg.broken["broken-plugin"]
-    assert reg.get("generator", "identity").build().propose(None, None)[0].source == "identity"
+    assert reg.make("generator", "identity").propose(None, None)[0].source == "identity"
 
 
 def test_unknown_names_and_options_list_what_exists():
@@ -75,7 +118,10 @@ def test_unknown_names_and_options_list_what_exists():
     with pytest.raises(NerfregError, match=r"unknown verifier 'nope' \(known: chamfer, combined, silhouette"):
         reg.get("verifier", "nope")
     with pytest.raises(NerfregError, match="has no option"):
-        reg.get("refiner", "icp").build(bogus=1)
+        reg.make("refiner", "icp", {"bogus": 1})
+    with pytest.raises(NerfregError, match="takes a IcpConfig"):
+        reg.make("refiner", "icp", _NoOptions())
+    assert reg.make("refiner", "icp", {"iterations": 7}).config.iterations == 7
 
 
 def test_broken_entry_point_is_reported_by_name(monkeypatch):
@@ -126,7 +172,7 @@ def test_every_registered_plugin_runs_on_a_small_case(perfect):
     wrong = T_gt @ make_T(axis_angle_to_R([1.0, 0, 0], np.pi / 2), [0, 0, 0])
     for name, entry in reg.entries["generator"].items():
         try:
-            hyps = entry.build().propose(s1, s2)
+            hyps = reg.make("generator", name).propose(s1, s2)
         except NerfregError as e:  # generators of learned embeddings need real runs: test_register
             assert "needs nerfreg-feature runs" in str(e), name
             continue
@@ -134,12 +180,12 @@ def test_every_registered_plugin_runs_on_a_small_case(perfect):
         for h in hyps:
             check_rigid(h.T_seq1_seq2, f"{name} hypothesis")
     for name, entry in reg.entries["verifier"].items():
-        v = entry.build()
+        v = reg.make("verifier", name)
         good, bad = v.score(s1, s2, T_gt), v.score(s1, s2, wrong)
         assert np.isfinite(good.value) and good.value > bad.value, (name, good, bad)
     nudge = make_T(axis_angle_to_R([0.2, 1.0, 0.3], np.radians(3)), [1.0, -1.0, 0.5])
     for name, entry in reg.entries["refiner"].items():
-        T = check_rigid(entry.build().refine(s1, s2, nudge @ T_gt), f"{name} result")
+        T = check_rigid(reg.make("refiner", name).refine(s1, s2, nudge @ T_gt), f"{name} result")
         if name != "none":
             assert _surface_error(truth, T) < _surface_error(truth, nudge @ T_gt) / 3, name
 
@@ -147,44 +193,94 @@ def test_every_registered_plugin_runs_on_a_small_case(perfect):
 def test_fpfh_flips_with_silhouettes_recovers_the_truth(perfect):
     truth, s1, s2 = perfect
     reg = load_registry(autoload=False)
-    verifier, icp = reg.get("verifier", "combined").build(), reg.get("refiner", "icp").build()
-    hyps = reg.get("generator", "fpfh-flips").build().propose(s1, s2)
+    verifier, icp = reg.make("verifier", "combined"), reg.make("refiner", "icp")
+    hyps = reg.make("generator", "fpfh-flips").propose(s1, s2)
     refined = [icp.refine(s1, s2, h.T_seq1_seq2) for h in hyps]
     best = max(refined, key=lambda T: verifier.score(s1, s2, T).value)
     assert _surface_error(truth, best) < 0.01
 
 
 def test_plugin_options_from_the_config_file_and_the_command_line(tmp_path):
-    import tyro
-
-    from nerfreg_ns.cli.register import DEFAULTS, _apply_config_file, build_config_class
-
-    reg = load_registry(autoload=False)
-    cls, where = build_config_class(reg)
-    root = Path(__file__).resolve().parents[1]
-    base = _apply_config_file(cls, where, root / "configs" / "default.yaml")
     import yaml
 
-    in_file = yaml.safe_load((root / "configs" / "default.yaml").read_text())["options"]["icp"]["voxel_fracs"]
+    from nerfreg_ns.cli.register import DEFAULTS, command
+
+    reg = load_registry(autoload=False)
+    root = Path(__file__).resolve().parents[1]
+    shipped = root / "configs" / "default.yaml"
+    base = command(reg, ["--config", str(shipped)]).options
+    in_file = yaml.safe_load(shipped.read_text())["options"]["icp"]["voxel_fracs"]
     assert base.verifier == "combined" and base.icp.voxel_fracs == tuple(in_file)
     assert {k: getattr(base, k) for k in DEFAULTS} == DEFAULTS  # the shipped file says what the command does
-    cfg = tyro.cli(cls, args=["--verifier", "chamfer", "--icp.iterations", "7", "--chamfer.truncate-frac", "0.05"], default=base)
+    cfg = command(reg, ["--config", str(shipped), "--verifier", "chamfer", "--icp.iterations", "7",
+                        "--chamfer.truncate-frac", "0.05"]).options
     assert (cfg.verifier, cfg.icp.iterations, cfg.chamfer.truncate_frac) == ("chamfer", 7, 0.05)
     own = tmp_path / "own.yaml"
     own.write_text("verifier: silhouette\noptions:\n  icp: {iterations: 9, voxel_fracs: [0.03]}\n")
-    mine = _apply_config_file(cls, where, own)
-    assert (mine.verifier, mine.icp.iterations, mine.icp.voxel_fracs) == ("silhouette", 9, (0.03,))
+    for args in (["--config", str(own)], [f"--config={own}"]):  # both spellings a shell user types
+        mine = command(reg, args).options
+        assert (mine.verifier, mine.icp.iterations, mine.icp.voxel_fracs) == ("silhouette", 9, (0.03,)), args
+    assert command(reg, [f"--config={own}", "--icp.iterations", "4"]).options.icp.iterations == 4  # the flag wins
     bad = tmp_path / "bad.yaml"
     bad.write_text("options:\n  no-such-plugin: {a: 1}\n")
     with pytest.raises(NerfregError, match="unknown plugin 'no-such-plugin'"):
-        _apply_config_file(cls, where, bad)
+        command(reg, [f"--config={bad}"])
+
+
+@dataclass(frozen=True)
+class _Steps:
+    """A throwaway plugin's config with one option."""
+
+    iterations: int = 1
+
+
+class IcpGenerator:
+    """A generator whose name a built-in refiner has too."""
+
+    __name__ = "icp-generator"
+
+    @hookimpl
+    def nerfreg_register_generators(self, register):
+        register("icp", _Steps, lambda cfg: cfg)
+
+
+def test_one_name_in_two_kinds_gets_a_group_per_kind_in_flags_and_yaml(tmp_path):
+    from nerfreg_ns.cli.register import command
+
+    reg = load_registry([IcpGenerator()], autoload=False)
+    assert not reg.broken and reg.get("generator", "icp").plugin == "icp-generator"
+    cfg = command(reg, ["--generator-icp.iterations", "5", "--refiner-icp.iterations", "6"]).options
+    assert (cfg.generator_icp.iterations, cfg.refiner_icp.iterations) == (5, 6)
+    assert cfg.silhouette_search.rotations > 0  # names in one kind keep their plain group
+    own = tmp_path / "own.yaml"
+    own.write_text("options:\n  generator-icp: {iterations: 8}\n  refiner-icp: {iterations: 9}\n")
+    cfg = command(reg, ["--config", str(own)]).options
+    assert (cfg.generator_icp.iterations, cfg.refiner_icp.iterations) == (8, 9)
+    own.write_text("options:\n  icp: {iterations: 8}\n")
+    with pytest.raises(NerfregError, match="'icp' is a plugin of several kinds: write generator-icp or refiner-icp"):
+        command(reg, ["--config", str(own)])
+
+
+def test_the_default_plugins_recover_the_true_transform(perfect):
+    """The command's own default set (generator, verifier, every refiner) on the true surfaces."""
+    from nerfreg_ns.cli.register import DEFAULTS, refiner_names
+    from nerfreg_ns.geometry.metrics import rotation_error_deg
+    from nerfreg_ns.register.run import register_sequences
+
+    truth, s1, s2 = perfect
+    reg = load_registry(autoload=False)
+    res = register_sequences(s1, s2, reg.make("generator", DEFAULTS["generator"]), reg.make("verifier", DEFAULTS["verifier"]),
+                             {n: reg.make("refiner", n) for n in refiner_names(DEFAULTS["refiner"])})
+    assert res.best.score.confident
+    assert _surface_error(truth, res.best.T_seq1_seq2) < 0.01
+    assert rotation_error_deg(res.best.T_seq1_seq2, truth.T_seq1_seq2) < 1.0  # the default part has no symmetry
 
 
 def test_silhouette_search_finds_the_pose_without_features(perfect):
     truth, s1, s2 = perfect
     reg = load_registry(autoload=False)
-    verifier, refiner = reg.get("verifier", "combined").build(), reg.get("refiner", "silhouette-icp").build()
-    hyps = reg.get("generator", "silhouette-search").build().propose(s1, s2)
+    verifier, refiner = reg.make("verifier", "combined"), reg.make("refiner", "silhouette-icp")
+    hyps = reg.make("generator", "silhouette-search").propose(s1, s2)
     assert len(hyps) > 1 and all(h.source.startswith("silhouette-search") for h in hyps)
     refined = [refiner.refine(s1, s2, h.T_seq1_seq2) for h in hyps]
     best = max(refined, key=lambda T: verifier.score(s1, s2, T).value)

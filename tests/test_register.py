@@ -11,7 +11,7 @@ import pytest
 
 from conftest import VENV_BIN
 from nerfreg_ns.errors import NerfregError
-from nerfreg_ns.plugins import hookimpl
+from nerfreg_ns.hookspecs import hookimpl
 from nerfreg_ns.registry import Hypothesis
 
 
@@ -90,7 +90,8 @@ def test_runs_of_different_objects_or_units_are_refused():
     from nerfreg_ns.registry import SequenceData
 
     def seq(unit, obj, extent):
-        return SequenceData("s", np.zeros((1, 3)), np.zeros((1, 3)), 1.0, extra={"meta": {"unit": unit, "object": obj}, "extent": extent})
+        pts = np.random.default_rng(0).uniform(-extent, extent, (500, 3))
+        return SequenceData("s", pts, pts, 1.0, unit=unit, object_name=obj)
 
     with pytest.raises(NerfregError, match="different units"):
         check_same_object(seq("mm", "a", 1), seq("m", "a", 1))
@@ -100,16 +101,23 @@ def test_runs_of_different_objects_or_units_are_refused():
         check_same_object(seq("mm", "a", 100), seq("mm", "a", 0.1))
 
 
-def test_embedding_pnp_proposes_rigid_hypotheses_from_real_runs(run, run2):
+def test_embedding_pnp_proposes_the_pose_of_images_the_run_was_trained_on(run):
+    """Sequence 1 registered to itself: its own training images' queries against its own keys,
+    what phase 2 trained them for, must give hypotheses near the identity."""
+    from nerfreg_ns.geometry.metrics import rotation_error_deg
     from nerfreg_ns.geometry.transforms import check_rigid
     from nerfreg_ns.plugins import load_registry
     from nerfreg_ns.register.inputs import load_sequence
 
-    s1, s2 = load_sequence(run / "config.yml", "seq1"), load_sequence(run2 / "config.yml", "seq2")
-    gen = load_registry(autoload=False).get("generator", "embedding-pnp").build(max_images=4)
-    for h in gen.propose(s1, s2):  # may be empty on a tiny run: then nothing to check but no crash
+    s1 = load_sequence(run / "config.yml", "seq1")
+    assert s1.features is not None and s1.keys is not None and len(s1.images) == len(s1.masks)
+    hyps = load_registry(autoload=False).make("generator", "embedding-pnp", {"max_images": 6}).propose(s1, s1)
+    assert hyps, "no image gave enough PnP inliers"
+    for h in hyps:
         check_rigid(h.T_seq1_seq2, h.source)
         assert 0 < h.prior <= 1
+    best = max(hyps, key=lambda h: h.prior)
+    assert rotation_error_deg(best.T_seq1_seq2, np.eye(4)) < 20, best
 
 
 def test_runs_without_a_feature_head_are_refused(case, tmp_path):
@@ -163,10 +171,10 @@ def test_empty_overlap_is_refused_and_nothing_is_written(tmp_path):
     pts /= np.linalg.norm(pts, axis=1, keepdims=True)
     seqs = tuple(SequenceData(n, pts, pts, 2.0, masks=[], Ks=[], T_world_camcv=[]) for n in ("seq1", "seq2"))
     registry = load_registry([FarAway()], autoload=False)
-    cls, where = reg_cli.build_config_class(registry)
-    cfg = cls(seq1=tmp_path / "a", seq2=tmp_path / "b", out=tmp_path / "o", generator="far", verifier="chamfer", refiner="none")
+    cmd = reg_cli.command(registry, ["--seq1", str(tmp_path / "a"), "--seq2", str(tmp_path / "b"), "--out", str(tmp_path / "o"),
+                                     "--generator", "far", "--verifier", "chamfer", "--refiner", "none"])
     with pytest.raises(NerfregError, match="do not overlap: under the best hypothesis only 0.0%"):
-        reg_cli.run(cfg, registry, where, sequences=seqs)
+        reg_cli.run(cmd, sequences=seqs)
     assert not (tmp_path / "o").exists()
 
 
@@ -186,14 +194,14 @@ def test_a_degenerate_hypothesis_is_dropped_not_fatal():
     pts = rng.normal(size=(3000, 3)) * [1.0, 0.6, 0.3]
     seqs = [SequenceData(n, pts, pts / np.linalg.norm(pts, axis=1, keepdims=True), 3.0) for n in ("seq1", "seq2")]
     reg = load_registry(autoload=False)
-    res = register_sequences(*seqs, Gen(), reg.get("verifier", "chamfer").build(), reg.get("refiner", "none").build())
+    res = register_sequences(*seqs, Gen(), reg.make("verifier", "chamfer"), reg.make("refiner", "none"))
     assert [h.source for h in res.hypotheses] == ["near"] and res.dropped[0].startswith("nan-pose: ")
     with pytest.raises(NerfregError, match="every hypothesis was degenerate"):
         class AllBad(Gen):
             def propose(self, seq1, seq2):
                 return super().propose(seq1, seq2)[:1]
 
-        register_sequences(*seqs, AllBad(), reg.get("verifier", "chamfer").build(), reg.get("refiner", "none").build())
+        register_sequences(*seqs, AllBad(), reg.make("verifier", "chamfer"), reg.make("refiner", "none"))
 
 
 def test_several_refiners_each_refine_every_hypothesis_and_the_verifier_picks():
@@ -224,7 +232,7 @@ def test_several_refiners_each_refine_every_hypothesis_and_the_verifier_picks():
     rng = np.random.default_rng(2)
     pts = rng.normal(size=(3000, 3)) * [1.0, 0.6, 0.3]
     seqs = [SequenceData(n, pts, pts / np.linalg.norm(pts, axis=1, keepdims=True), 3.0) for n in ("seq1", "seq2")]
-    chamfer = load_registry(autoload=False).get("verifier", "chamfer").build()
+    chamfer = load_registry(autoload=False).make("verifier", "chamfer")
     res = register_sequences(*seqs, Gen(), chamfer, {"stay": Stay(), "snap": Snap(), "broken": Broken()})
     assert sorted((h.source, h.refiner) for h in res.hypotheses) == [
         ("off-a", "snap"), ("off-a", "stay"), ("off-b", "snap"), ("off-b", "stay")]
@@ -248,7 +256,7 @@ def test_merged_model_leaves_out_fog_and_moves_sequence_two_into_sequence_one():
     fog = rng.uniform(-0.3, 0.3, (500, 3))  # inside it: what a field leaves in an unresolved cavity
     T_seq1_seq2 = make_T(axis_angle_to_R([1, 2, 3], 2.0), [0.5, -1.0, 2.0])
     spread1 = np.r_[np.full(len(sphere), 0.01), np.full(len(fog), 4 * MAX_SPREAD_FRAC * 2.0)]
-    seq1 = SequenceData("seq1", np.r_[sphere, fog], np.r_[sphere, fog], 2.0, extra={"spread": spread1})
+    seq1 = SequenceData("seq1", np.r_[sphere, fog], np.r_[sphere, fog], 2.0, spread=spread1)
     seq2_pts = apply(invert(T_seq1_seq2), sphere)
     seq2 = SequenceData("seq2", seq2_pts, seq2_pts, 2.0)  # no spread recorded: every point kept
     pts, nrm = merged_cloud(seq1, seq2, T_seq1_seq2)
@@ -282,3 +290,77 @@ def test_combined_prefers_the_flipped_over_capture_to_its_upside_down_twin():
     assert overlap_only.score(seq1, seq2, T_flip).value > overlap_only.score(seq1, seq2, T_true).value
     default = Combined(CombinedConfig())
     assert default.score(seq1, seq2, T_true).value > default.score(seq1, seq2, T_flip).value
+
+
+class Truth:
+    """An inline generator that proposes one given transform."""
+
+    __name__ = "truth"
+
+    def __init__(self, T):
+        self.T = T
+
+    @hookimpl
+    def nerfreg_register_generators(self, register):
+        register("truth", NoOptions, lambda cfg: type("Gen", (), {"propose": lambda _, a, b: [Hypothesis(self.T, "truth")]})())
+
+
+@pytest.fixture(scope="module")
+def perfect_tiny(tiny_case):
+    from nerfreg_ns.data.truth import read_truth
+    from nerfreg_ns.register.synthetic import sequence_from_truth
+
+    return read_truth(tiny_case / "truth.json"), sequence_from_truth(tiny_case, "seq1"), sequence_from_truth(tiny_case, "seq2")
+
+
+def _register_known(truth, seqs, out, *args):
+    from nerfreg_ns.cli import register as reg_cli
+    from nerfreg_ns.plugins import load_registry
+
+    registry = load_registry([Truth(truth.T_seq1_seq2)], autoload=False)
+    cmd = reg_cli.command(registry, ["--seq1", "a", "--seq2", "b", "--out", str(out), "--generator", "truth",
+                                     "--verifier", "chamfer", "--refiner", "none", *args])
+    return reg_cli.run(cmd, sequences=seqs)
+
+
+def test_an_unknown_unit_writes_no_bop_labels_and_says_how_to_give_it(perfect_tiny, tmp_path, capsys):
+    import dataclasses
+
+    truth, s1, s2 = perfect_tiny
+    seqs = tuple(dataclasses.replace(s, unit=None) for s in (s1, s2))  # a nerfstudio dataset that says nothing
+    assert _register_known(truth, seqs, tmp_path / "o") == 0
+    err = capsys.readouterr().err
+    assert "no BOP labels written" in err and "--unit mm|cm|m|in" in err, err
+    assert not (tmp_path / "o" / "bop").exists()
+    reg = json.loads((tmp_path / "o" / "registration.json").read_text())
+    assert reg["bop"] is None and reg["unit"] is None and "--unit" in reg["bop_not_written"]
+
+
+def test_a_unit_given_on_the_command_line_scales_the_bop_labels_to_mm(perfect_tiny, tmp_path):
+    import dataclasses
+
+    import trimesh
+
+    from nerfreg_ns.data.bop_io import read_bop_scene
+    from nerfreg_ns.geometry.transforms import invert
+
+    truth, s1, s2 = perfect_tiny
+    seqs = tuple(dataclasses.replace(s, unit=None) for s in (s1, s2))  # the case is in mm; say it is in metres
+    assert _register_known(truth, seqs, tmp_path / "o", "--unit", "m") == 0
+    out = tmp_path / "o"
+    merged = trimesh.load(out / "merged_mesh.ply")
+    bop = trimesh.load(out / "bop" / "models" / "obj_000001.ply")
+    np.testing.assert_allclose(bop.extents, 1000 * merged.extents, rtol=1e-6)
+    reg = json.loads((out / "registration.json").read_text())
+    assert reg["unit"] == "m"
+    image = read_bop_scene(out / "bop" / "scenes" / "000001", require_gt=True)[0]
+    T_cam_obj_in_m = invert(s1.T_world_camcv[0]) @ np.array(reg["T_seq1_obj"])
+    np.testing.assert_allclose(image.gts[0].T_camcv_obj[:3, 3], 1000 * T_cam_obj_in_m[:3, 3], rtol=1e-9)
+
+
+def test_a_unit_that_contradicts_the_datasets_is_refused(perfect_tiny, tmp_path):
+    truth, s1, s2 = perfect_tiny
+    assert s1.unit == "mm"
+    with pytest.raises(NerfregError, match="say their unit is mm, but --unit says m; leave --unit out"):
+        _register_known(truth, (s1, s2), tmp_path / "o", "--unit", "m")
+    assert not (tmp_path / "o").exists()

@@ -1,12 +1,13 @@
-"""Console scripts, one module each; `run_cli` turns a NerfregError into one line and an exit code."""
+"""Console scripts, one module each; `run_cli` parses, runs, and turns a NerfregError into one
+line and its exit code."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Callable, TypeVar, Union
 
-from nerfreg_ns.errors import NerfregError
+from nerfreg_ns.errors import ExitCode, NerfregError
 
 C = TypeVar("C")
 
@@ -19,20 +20,23 @@ def quiet_library_warnings() -> None:
     warnings.filterwarnings("ignore", category=UserWarning, module=r"(torch|nerfstudio|torchvision)(\.|$)")
 
 
-def run_cli(prog: str, config_type: type[C], main: Callable[[C], int | None], args: list[str] | None = None) -> int:
-    """Parses `config_type` with tyro, runs `main`, and maps a NerfregError to its exit code."""
+def run_cli(prog: str, config: Union[type[C], Callable[[list[str]], C]], main: Callable[[C], int | None],
+            args: list[str] | None = None) -> int:
+    """Parses the command line (with tyro for a config class, or with `config(args)` for a
+    command that builds its own parser), runs `main`, and maps a NerfregError to its exit code."""
     import tyro
 
     quiet_library_warnings()
-    config = tyro.cli(config_type, prog=prog, args=args)
+    argv = list(sys.argv[1:] if args is None else args)
     try:
-        return int(main(config) or 0)
+        parsed = tyro.cli(config, prog=prog, args=argv) if isinstance(config, type) else config(argv)
+        return int(main(parsed) or ExitCode.OK)
     except NerfregError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
-        return e.exit_code
+        return int(e.exit_code)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; nothing partial was kept", file=sys.stderr)
-        return 130
+        return int(ExitCode.INTERRUPTED)
 
 
 def existing_file(path: Path, what: str) -> Path:

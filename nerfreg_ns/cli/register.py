@@ -3,21 +3,51 @@
     nerfreg-register --seq1 RUN1/config.yml --seq2 RUN2/config.yml --generator silhouette-search \\
         --verifier combined --refiner silhouette-icp,icp,none --out DIR
 
-Plugins are chosen by name; each plugin's options appear as `--NAME.OPTION` (e.g.
-`--icp.iterations 30`), and a YAML file (`--config configs/default.yaml`) can set both.
-`--refiner A,B` refines every hypothesis with each of A and B and lets the verifier choose.
+Plugins are chosen by name; each plugin's options are a group named after it (`--icp.iterations
+30`; `--KIND-NAME.OPTION` when two kinds share a name), and a YAML file (`--config FILE`) can
+set the choices and the same groups under `options:`. `--refiner A,B` refines every hypothesis
+with each of A and B and lets the verifier choose.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import sys
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any, Optional, Sequence
 
-from nerfreg_ns.errors import EXIT_NOT_CONFIDENT, NerfregError
+from nerfreg_ns.errors import ExitCode, NerfregError
+from nerfreg_ns.geometry.units import Unit
+from nerfreg_ns.registry import KINDS, Kind, Registry
 
+PROG = "nerfreg-register"
 DEFAULTS = {"generator": "silhouette-search", "verifier": "combined", "refiner": "silhouette-icp,icp,none"}
+FIXED: list[tuple[str, Any, Any, str]] = [
+    ("seq1", Optional[Path], None, "config.yml of the nerfreg-feature run of sequence 1 (the reference frame)."),
+    ("seq2", Optional[Path], None, "config.yml of the run of sequence 2 (the one moved into sequence 1)."),
+    ("out", Optional[Path], None, "Output folder (must not exist unless --overwrite)."),
+    ("generator", str, DEFAULTS["generator"], "Generator plugin (see --list-plugins)."),
+    ("verifier", str, DEFAULTS["verifier"], "Verifier plugin."),
+    ("refiner", str, DEFAULTS["refiner"], "Refiner plugin, or several A,B: each refines every hypothesis, the verifier picks."),
+    ("config", Optional[Path], None, "YAML file of choices and plugin options (flags given as well win)."),
+    ("unit", Optional[Unit], None, "Length unit of the datasets when they do not say it (needed for BOP labels, in mm)."),
+    ("list_plugins", bool, False, "List the plugins and exit."),
+    ("overwrite", bool, False, "Replace an existing output folder."),
+    ("min_overlap", float, 0.05, "Refuse when less of sequence 2's surface than this meets sequence 1's under the best pose."),
+]
+
+
+@dataclass
+class Command:
+    """A parsed nerfreg-register call: its options, the plugins it chose from, and the option
+    group (attribute of `options`) of each plugin."""
+
+    options: Any
+    registry: Registry
+    groups: dict[tuple[Kind, str], str]
 
 
 def refiner_names(value: str) -> list[str]:
@@ -35,41 +65,45 @@ def _describe(entry, options) -> dict[str, Any]:
     return {"name": entry.name, "plugin": entry.plugin, "options": dataclasses.asdict(options)}
 
 
-def _option_field(kind: str, name: str, taken: set[str]) -> str:
-    key = name.replace("-", "_")
-    return f"{kind}_{key}" if key in taken else key
+def plugin_groups(registry: Registry) -> dict[tuple[Kind, str], str]:
+    """The option group of each plugin: its name as an identifier, or `KIND_NAME` for every
+    plugin whose name another kind also has (or that a fixed option has)."""
+    fixed = {f[0] for f in FIXED}
+    kinds_of = Counter(name.replace("-", "_") for kind in KINDS for name in registry.entries[kind])
+    groups: dict[tuple[Kind, str], str] = {}
+    for kind in KINDS:
+        for name in sorted(registry.entries[kind]):
+            attr = name.replace("-", "_")
+            groups[(kind, name)] = f"{kind}_{attr}" if kinds_of[attr] > 1 or attr in fixed else attr
+    clash = [g for g, n in Counter(groups.values()).items() if n > 1 or g in fixed]
+    if clash:
+        raise NerfregError(f"plugin names give the same option group {clash[0]!r}: rename one of the plugins")
+    return groups
 
 
-def build_config_class(registry) -> tuple[type, dict[tuple[str, str], str]]:
+def label(attr: str) -> str:
+    """A group as the flags and the YAML file spell it (`silhouette_search` -> `silhouette-search`)."""
+    return attr.replace("_", "-")
+
+
+def build_config_class(registry: Registry) -> tuple[type, dict[tuple[Kind, str], str]]:
     """A dataclass for tyro: the fixed options plus one nested group per registered plugin."""
-    fields: list[tuple[str, Any, Any]] = [
-        ("seq1", Optional[Path], dataclasses.field(default=None)),
-        ("seq2", Optional[Path], dataclasses.field(default=None)),
-        ("out", Optional[Path], dataclasses.field(default=None)),
-        ("generator", str, dataclasses.field(default=DEFAULTS["generator"])),
-        ("verifier", str, dataclasses.field(default=DEFAULTS["verifier"])),
-        ("refiner", str, dataclasses.field(default=DEFAULTS["refiner"])),
-        ("config", Optional[Path], dataclasses.field(default=None)),
-        ("list_plugins", bool, dataclasses.field(default=False)),
-        ("overwrite", bool, dataclasses.field(default=False)),
-        ("min_overlap", float, dataclasses.field(default=0.05)),
-    ]
-    taken = {f[0] for f in fields}
-    where: dict[tuple[str, str], str] = {}
-    for kind, entries in registry.entries.items():
-        for name, entry in sorted(entries.items()):
-            attr = _option_field(kind, name, taken)
-            taken.add(attr)
-            where[(kind, name)] = attr
-            fields.append((attr, entry.config_class, dataclasses.field(default_factory=entry.config_class)))
+    groups = plugin_groups(registry)
+    import tyro
+
+    fields: list[tuple[str, Any, Any]] = [(name, Annotated[tp, tyro.conf.arg(help=doc)], dataclasses.field(default=value))
+                                          for name, tp, value, doc in FIXED]
+    for (kind, name), attr in groups.items():
+        cls = registry.entries[kind][name].config_class
+        fields.append((attr, cls, dataclasses.field(default_factory=cls)))
     cls = dataclasses.make_dataclass("RegisterConfig", fields)
     cls.__doc__ = ("Register two nerfreg-feature runs: pose hypotheses from a generator, refined by a refiner, "
                    "chosen by a verifier. Writes registration.json, merged.ply, merged_mesh.ply, BOP labels, report.png.")
-    return cls, where
+    return cls, groups
 
 
-def _apply_config_file(cls: type, where: dict, path: Path) -> Any:
-    """Defaults from a YAML file: top-level generator/verifier/refiner and `options: {NAME: {...}}`."""
+def _apply_config_file(cls: type, groups: dict[tuple[Kind, str], str], path: Path) -> Any:
+    """Defaults from a YAML file: top-level generator/verifier/refiner and `options: {GROUP: {...}}`."""
     import yaml
 
     if not path.is_file():
@@ -78,21 +112,46 @@ def _apply_config_file(cls: type, where: dict, path: Path) -> Any:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise NerfregError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise NerfregError(f"{path}: expected a mapping (generator, verifier, refiner, options)")
     base = cls()
     values = {k: data[k] for k in ("generator", "verifier", "refiner") if k in data}
-    by_name = {name: attr for (kind, name), attr in where.items()}
+    by_label = {label(attr): attr for attr in groups.values()}
     for name, opts in (data.get("options") or {}).items():
-        if name not in by_name:
-            raise NerfregError(f"{path}: options for unknown plugin '{name}' (known: {', '.join(sorted(by_name))})")
-        group = getattr(base, by_name[name])
+        if name not in by_label:
+            kinds = [f"{label(a)}" for (kind, n), a in groups.items() if n == name]
+            hint = f"'{name}' is a plugin of several kinds: write {' or '.join(kinds)}" if kinds else \
+                f"options for unknown plugin '{name}' (known: {', '.join(sorted(by_label))})"
+            raise NerfregError(f"{path}: {hint}")
+        attr = by_label[name]
         try:
-            values[by_name[name]] = dataclasses.replace(group, **{k: tuple(v) if isinstance(v, list) else v for k, v in opts.items()})
+            values[attr] = dataclasses.replace(getattr(base, attr), **{k: tuple(v) if isinstance(v, list) else v
+                                                                       for k, v in (opts or {}).items()})
         except TypeError as e:
             raise NerfregError(f"{path}: bad options for '{name}': {e}") from None
     return dataclasses.replace(base, **values)
 
 
-def list_plugins(registry) -> str:
+def command(registry: Registry, args: Sequence[str] = ()) -> Command:
+    """What `nerfreg-register ARGS` would run with `registry`'s plugins: `--config FILE` (or
+    `--config=FILE`) gives the defaults, the other flags override them."""
+    import tyro
+
+    cls, groups = build_config_class(registry)
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    pre.add_argument("--config", type=Path)
+    known, _ = pre.parse_known_args(list(args))
+    default = _apply_config_file(cls, groups, known.config) if known.config else cls()
+    return Command(tyro.cli(cls, prog=PROG, args=list(args), default=default), registry, groups)
+
+
+def parse(argv: list[str]) -> Command:
+    from nerfreg_ns.plugins import load_registry
+
+    return command(load_registry(), argv)
+
+
+def list_plugins(registry: Registry) -> str:
     lines = []
     for kind, entries in registry.entries.items():
         lines.append(f"{kind}s:")
@@ -104,81 +163,71 @@ def list_plugins(registry) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    import tyro
-
-    from nerfreg_ns.cli import quiet_library_warnings
-    from nerfreg_ns.plugins import load_registry
-
-    quiet_library_warnings()
-    argv = list(sys.argv[1:] if argv is None else argv)
-    prog = "nerfreg-register"
-    try:
-        registry = load_registry()
-        cls, where = build_config_class(registry)
-        default = cls()
-        if "--config" in argv and argv.index("--config") + 1 < len(argv):
-            default = _apply_config_file(cls, where, Path(argv[argv.index("--config") + 1]))
-        cfg = tyro.cli(cls, prog=prog, args=argv, default=default)
-        if cfg.list_plugins:
-            print(list_plugins(registry))
-            return 0
-        for name, why in registry.broken.items():
-            print(f"{prog}: warning: plugin '{name}' failed to load: {why}", file=sys.stderr)
-        return run(cfg, registry, where)
-    except NerfregError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return e.exit_code
-
-
-def run(cfg, registry, where, sequences=None) -> int:
-    """Registers, writes `cfg.out` and returns the exit code; `sequences` (seq1, seq2) may be
-    given already loaded (benchmarks compare several plugin sets on the same runs)."""
+def run(cmd: Command, sequences=None) -> int:
+    """Registers, writes the output folder and returns the exit code; `sequences` (seq1, seq2)
+    may be given already loaded (benchmarks compare several plugin sets on the same runs)."""
     import numpy as np
 
     from nerfreg_ns.io_utils import atomic_output_dir, write_json_atomic
+    from nerfreg_ns.nerf.export import write_point_ply
     from nerfreg_ns.register import outputs
     from nerfreg_ns.register.inputs import check_same_object, load_sequence
     from nerfreg_ns.register.run import overlap_fraction, register_sequences
 
+    cfg, registry = cmd.options, cmd.registry
+    if cfg.list_plugins:
+        print(list_plugins(registry))
+        return ExitCode.OK
+    for name, why in registry.broken.items():
+        print(f"{PROG}: warning: plugin '{name}' failed to load: {why}", file=sys.stderr)
     if cfg.seq1 is None or cfg.seq2 is None or cfg.out is None:
         raise NerfregError("--seq1, --seq2 and --out are required")
-    chosen = {kind: registry.get(kind, getattr(cfg, kind)) for kind in ("generator", "verifier")}
-    options = {kind: getattr(cfg, where[(kind, e.name)]) for kind, e in chosen.items()}
-    refiners = [registry.get("refiner", name) for name in refiner_names(cfg.refiner)]
-    refiner_options = {e.name: getattr(cfg, where[("refiner", e.name)]) for e in refiners}
+    chosen = {kind: (getattr(cfg, kind), getattr(cfg, cmd.groups[(kind, registry.get(kind, getattr(cfg, kind)).name)]))
+              for kind in ("generator", "verifier")}
+    refiners = {name: getattr(cfg, cmd.groups[("refiner", registry.get("refiner", name).name)]) for name in refiner_names(cfg.refiner)}
     if cfg.out.exists() and not cfg.overwrite:
         raise NerfregError(f"output folder already exists: {cfg.out} (pass --overwrite to replace it)")
     seq1, seq2 = sequences or (load_sequence(cfg.seq1, "seq1"), load_sequence(cfg.seq2, "seq2"))
     check_same_object(seq1, seq2)
-    objs = {kind: e.factory(options[kind]) for kind, e in chosen.items()}
-    result = register_sequences(seq1, seq2, objs["generator"], objs["verifier"],
-                                {e.name: e.factory(refiner_options[e.name]) for e in refiners})
+    unit = outputs.resolve_unit(seq1, seq2, cfg.unit)
+    no_bop = outputs.why_no_bop(seq1, seq2, unit)
+    result = register_sequences(seq1, seq2, registry.make("generator", *chosen["generator"]),
+                                registry.make("verifier", *chosen["verifier"]),
+                                {name: registry.make("refiner", name, opts) for name, opts in refiners.items()})
     overlap = overlap_fraction(seq1, seq2, result.best.T_seq1_seq2)
     if overlap < cfg.min_overlap:
         raise NerfregError(f"the two surfaces do not overlap: under the best hypothesis only {100 * overlap:.1f}% of sequence 2's "
                            f"surface meets sequence 1's (need {100 * cfg.min_overlap:.0f}%); the sequences must see a common band "
                            "of the object (e.g. elevations near the equator from both sides). Nothing written.")
-    plugins = {kind: _describe(e, options[kind]) for kind, e in chosen.items()}
-    plugins["refiners"] = [_describe(e, refiner_options[e.name]) for e in refiners]
+    plugins: dict[str, Any] = {kind: _describe(registry.get(kind, name), opts) for kind, (name, opts) in chosen.items()}
+    plugins["refiners"] = [_describe(registry.get("refiner", name), opts) for name, opts in refiners.items()]
     plugins["refiner"] = next(r for r in plugins["refiners"] if r["name"] == result.best.refiner)  # the one that won
-    reg = outputs.registration_dict(result, seq1, seq2, plugins)
+    reg = outputs.registration_dict(result, seq1, seq2, plugins, unit)
     with atomic_output_dir(cfg.out, overwrite=cfg.overwrite) as tmp:
         pts, nrm = outputs.merged_cloud(seq1, seq2, result.best.T_seq1_seq2)
-        from nerfreg_ns.nerf.export import write_point_ply
-
         write_point_ply(tmp / "merged.ply", pts, nrm, np.full_like(pts, 0.7))
         mesh = outputs.poisson_mesh(pts, nrm)
         (tmp / "merged_mesh.ply").write_bytes(mesh.export(file_type="ply"))
-        reg["T_seq1_obj"] = outputs.write_bop_labels(tmp, seq1, seq2, result.best.T_seq1_seq2, mesh).tolist()
+        reg["T_seq1_obj"] = outputs.model_placement(mesh).tolist()
+        reg["bop"], reg["bop_not_written"] = ("bop", None) if no_bop is None else (None, no_bop)
+        if no_bop is None:
+            outputs.write_bop_labels(tmp, seq1, seq2, result.best.T_seq1_seq2, mesh, unit)
         write_json_atomic(tmp / "registration.json", reg)
         outputs.write_report(tmp / "report.png", seq1, seq2, result, mesh)
     verdict = "confident" if reg["confident"] else "NOT confident"
     print(f"wrote {cfg.out}: best hypothesis {reg['source']} (score {reg['score']:.4f}, {verdict}); see {cfg.out / 'report.png'}")
+    if no_bop is not None:
+        print(f"{PROG}: warning: no BOP labels written: {no_bop}", file=sys.stderr)
     if not reg["confident"]:
-        print("nerfreg-register: the verifier does not trust this registration (registration.json says \"confident\": false)", file=sys.stderr)
-        return EXIT_NOT_CONFIDENT
-    return 0
+        print(f"{PROG}: the verifier does not trust this registration (registration.json says \"confident\": false)", file=sys.stderr)
+        return ExitCode.NOT_CONFIDENT
+    return ExitCode.OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    from nerfreg_ns.cli import run_cli
+
+    return run_cli(PROG, parse, run, argv)
 
 
 def entrypoint() -> None:

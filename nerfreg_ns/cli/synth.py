@@ -5,9 +5,10 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Optional
 
 from nerfreg_ns.cli import run_cli
+from nerfreg_ns.geometry.units import Unit
 
 
 @dataclass
@@ -19,7 +20,7 @@ class SynthConfig:
     """Output folder (must not exist unless --overwrite)."""
     mesh: Optional[Path] = None
     """Mesh file (STL/PLY/OBJ/OFF/GLB). Default: the embedded procedural part."""
-    unit: Literal["mm", "cm", "m", "in"] = "mm"
+    unit: Unit = "mm"
     """Unit of the mesh file; sequences keep it, the BOP copy is converted to mm."""
     name: Optional[str] = None
     """Object name recorded in truth.json (default: the mesh file's stem)."""

@@ -1,7 +1,8 @@
 """nerfstudio datasets (`transforms.json`, images, masks) written and read with validation.
 
 `transform_matrix` is camera-to-world in the OpenGL convention, in the dataset's own frame and
-units. Intrinsics are per frame (T-LESS principal points differ per image). nerfreg's own
+units. Intrinsics are per frame (T-LESS principal points differ per image); the file's cx, cy
+are nerfstudio's (pixel centres at +0.5), a `Frame.K` is OpenCV's (`geometry.cameras`). nerfreg's own
 metadata (unit, object, case id) sits under the top-level key "nerfreg"; nerfstudio ignores it.
 """
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from nerfreg_ns.data.images import read_image, read_mask, write_png
 from nerfreg_ns.errors import NerfregError
-from nerfreg_ns.geometry.cameras import K_matrix, c2w_opencv_to_opengl
+from nerfreg_ns.geometry.cameras import K_from_nerfstudio, c2w_opencv_to_opengl, nerfstudio_intrinsics
 from nerfreg_ns.geometry.transforms import check_rigid
 from nerfreg_ns.io_utils import read_json, write_json_atomic
 
@@ -27,7 +28,7 @@ class Frame:
     image_path: Path
     mask_path: Path | None
     T_world_camgl: np.ndarray  # (4, 4) nerfstudio / OpenGL camera-to-world
-    K: np.ndarray  # (3, 3)
+    K: np.ndarray  # (3, 3) OpenCV: pixel (u, v)'s centre at (u, v)
     width: int
     height: int
 
@@ -51,7 +52,8 @@ def write_nerfstudio_dataset(
     T_world_camcv: Sequence[np.ndarray],
     meta: dict[str, Any],
 ) -> None:
-    """Writes images/, masks/ and transforms.json for posed RGB images (OpenCV poses in, OpenGL out)."""
+    """Writes images/, masks/ and transforms.json for posed RGB images (OpenCV poses and
+    intrinsics in, nerfstudio's conventions out)."""
     out_dir = Path(out_dir)
     frames = []
     for i, (rgb, mask, K, T) in enumerate(zip(rgbs, masks, Ks, T_world_camcv, strict=True)):
@@ -64,8 +66,7 @@ def write_nerfstudio_dataset(
                 "file_path": img_rel,
                 "mask_path": mask_rel,
                 "transform_matrix": c2w_opencv_to_opengl(T).tolist(),
-                "fl_x": float(K[0, 0]), "fl_y": float(K[1, 1]),
-                "cx": float(K[0, 2]), "cy": float(K[1, 2]),
+                **nerfstudio_intrinsics(K),
                 "w": int(w), "h": int(h),
             }
         )
@@ -111,7 +112,7 @@ def read_nerfstudio_dataset(root: Path, check_masks: bool = True, min_frames: in
         if mask is not None and not mask.is_file():
             raise NerfregError(f"{where}: mask listed but not found: {mask}")
         T = check_rigid(fr["transform_matrix"], f"{where} transform_matrix")
-        K = K_matrix(*(_intrinsic(fr, meta, k, where) for k in ("fl_x", "fl_y", "cx", "cy")))
+        K = K_from_nerfstudio(*(_intrinsic(fr, meta, k, where) for k in ("fl_x", "fl_y", "cx", "cy")))
         w, h = int(_intrinsic(fr, meta, "w", where)), int(_intrinsic(fr, meta, "h", where))
         frames.append(Frame(img, mask, T, K, w, h))
     ds = NerfstudioDataset(root, frames, meta.get("nerfreg", {}) if isinstance(meta, dict) else {})

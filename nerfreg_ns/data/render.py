@@ -1,7 +1,8 @@
 """A CPU renderer for texture-less objects: exact ray casting (Open3D/Embree), grey Lambertian.
 
 Depth is the z of the hit in the OpenCV camera (rays with unit z), so a mask pixel and its depth
-back-project exactly through K and the pose. Pixel centres are at integer + 0.5.
+back-project exactly through K and the pose. K is OpenCV's: pixel (u, v)'s ray goes through the
+coordinates (u, v) (`geometry.cameras`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import trimesh
+
+from nerfreg_ns.geometry.cameras import pixel_grid
 
 ALBEDO = np.array([0.74, 0.71, 0.66])  # a dull, slightly warm grey like T-LESS plastic
 
@@ -40,7 +43,7 @@ class Renderer:
 
     def render(self, K: np.ndarray, T_obj_camcv: np.ndarray, width: int, height: int) -> View:
         """Renders the mesh through intrinsics K (3, 3) from camera-to-object T_obj_camcv (4, 4)."""
-        u, v = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
+        u, v = pixel_grid(width, height)
         pix = np.stack([u, v, np.ones_like(u)], -1).reshape(-1, 3)
         dirs_cam = pix @ np.linalg.inv(K).T  # z == 1: the ray parameter is the depth
         R, t = T_obj_camcv[:3, :3], T_obj_camcv[:3, 3]
@@ -73,6 +76,6 @@ def backproject(view: View, K: np.ndarray, T_frame_camcv: np.ndarray) -> tuple[n
     """The rendered surface as points: pixel rows (N,), columns (N,) and 3D points (N, 3) in the
     frame `T_frame_camcv` (4, 4) maps the camera into."""
     v, u = np.nonzero(view.mask)
-    rays = np.stack([u + 0.5, v + 0.5, np.ones(len(u))], 1) @ np.linalg.inv(K).T
+    rays = np.stack([u, v, np.ones(len(u))], 1) @ np.linalg.inv(K).T
     cam = rays * view.depth[v, u][:, None]
     return v, u, cam @ T_frame_camcv[:3, :3].T + T_frame_camcv[:3, 3]

@@ -23,7 +23,8 @@ from nerfreg_ns.data.nerfstudio_io import write_nerfstudio_dataset
 from nerfreg_ns.data.render import Renderer
 from nerfreg_ns.data.truth import truth_dict
 from nerfreg_ns.errors import NerfregError
-from nerfreg_ns.geometry.cameras import K_matrix, camera_poses
+from nerfreg_ns.geometry.cameras import camera_poses, centred_K
+from nerfreg_ns.geometry.points import evenly_spaced
 from nerfreg_ns.geometry.transforms import (
     axis_angle_to_R,
     invert,
@@ -31,9 +32,8 @@ from nerfreg_ns.geometry.transforms import (
     random_rotation,
     random_small_rotation,
 )
+from nerfreg_ns.geometry.units import mm_per_unit, scale_T
 from nerfreg_ns.io_utils import write_json_atomic
-
-UNIT_TO_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "in": 25.4}
 
 
 @dataclass(frozen=True)
@@ -63,11 +63,9 @@ def make_case(mesh: trimesh.Trimesh, name: str, unit: str, opts: SynthOptions, o
     Writes seq1/ and seq2/ (nerfstudio), bop/ (models/ and onboarding_static/obj_XXXXXX_up,
     _down), model.ply (object frame, input units), truth.json and preview.png.
     """
-    if unit not in UNIT_TO_MM:
-        raise NerfregError(f"unknown unit '{unit}' (known: {', '.join(UNIT_TO_MM)})")
+    to_mm = mm_per_unit(unit)
     if opts.views < 2 or min(opts.width, opts.height) < 16:
         raise NerfregError("need at least 2 views per sequence and images of at least 16x16 pixels")
-    to_mm = UNIT_TO_MM[unit]
     rng = np.random.default_rng(opts.seed)
     diameter = mesh_diameter(mesh)
     # Object centred on its bounding box, as the cameras look at the origin.
@@ -95,7 +93,7 @@ def make_case(mesh: trimesh.Trimesh, name: str, unit: str, opts: SynthOptions, o
             rgbs, masks, Ks, T_recorded, T_true_obj_cam = [], [], [], [], []
             for T_obj_cam in camera_poses(opts.views, spec.elevation_deg, distance, rng):
                 jitter = rng.uniform(-1, 1, 2) * opts.principal_jitter
-                K = K_matrix(f, f, opts.width / 2 + jitter[0], opts.height / 2 + jitter[1])
+                K = centred_K(f, opts.width, opts.height, (jitter[0], jitter[1]))
                 view = renderer.render(K, T_obj_cam, opts.width, opts.height)
                 if not view.mask.any():
                     raise NerfregError(f"{spec.name}: the object is not visible in a view (empty mask); is the mesh degenerate?")
@@ -113,13 +111,12 @@ def make_case(mesh: trimesh.Trimesh, name: str, unit: str, opts: SynthOptions, o
                 out / spec.name, rgbs, masks, Ks, T_recorded,
                 {**meta_common, "sequence": spec.name, "elevation_deg": list(spec.elevation_deg)},
             )
-            mm = np.diag([to_mm, to_mm, to_mm, 1.0])
             write_bop_scene(
                 out / "bop" / "onboarding_static" / f"obj_{opts.obj_id:06d}_{spec.bop_name}",
                 [encode_png(x) for x in rgbs],
                 Ks,
-                [mm @ T @ np.linalg.inv(mm) for T in T_recorded],
-                [[(opts.obj_id, mm @ invert(T) @ np.linalg.inv(mm), encode_png(m))] for T, m in zip(T_true_obj_cam, masks)],
+                [scale_T(T, to_mm) for T in T_recorded],
+                [[(opts.obj_id, scale_T(invert(T), to_mm), encode_png(m))] for T, m in zip(T_true_obj_cam, masks)],
             )
             previews.append(rgbs)
 
@@ -143,7 +140,7 @@ def preview_grid(sequences: list[list[np.ndarray]], labels: list[str], per_row: 
 
     rows = []
     for frames, label in zip(sequences, labels):
-        idx = np.linspace(0, len(frames) - 1, min(per_row, len(frames))).round().astype(int)
+        idx = evenly_spaced(len(frames), per_row)
         tiles = [cv2.resize(frames[i], (160, 160), interpolation=cv2.INTER_NEAREST) for i in idx]
         tiles += [np.zeros_like(tiles[0])] * (per_row - len(tiles))
         row = np.concatenate(tiles, axis=1)

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nerfreg_ns.default_plugins.o3d_utils import to_o3d
+from nerfreg_ns.geometry.points import to_o3d
 from nerfreg_ns.geometry.transforms import apply, axis_angle_to_R, make_T
-from nerfreg_ns.plugins import hookimpl
+from nerfreg_ns.hookspecs import hookimpl
 from nerfreg_ns.registry import Hypothesis, SequenceData
 
 

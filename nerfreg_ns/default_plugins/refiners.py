@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nerfreg_ns.default_plugins.o3d_utils import to_o3d
-from nerfreg_ns.plugins import hookimpl
+from nerfreg_ns.geometry.points import to_o3d
+from nerfreg_ns.hookspecs import hookimpl
 from nerfreg_ns.registry import SequenceData
 
 

@@ -15,23 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
+from nerfreg_ns.geometry.points import evenly_spaced, farthest_points, to_o3d
 from nerfreg_ns.geometry.transforms import make_T, so3_exp
-from nerfreg_ns.plugins import hookimpl
+from nerfreg_ns.hookspecs import hookimpl
 from nerfreg_ns.registry import SequenceData
-
-
-def farthest_points(points: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
-    """(n, 3) subset of `points` (N, 3) spread over the surface (greedy farthest-point sampling)."""
-    if len(points) <= n:
-        return points
-    pool = points[np.random.default_rng(seed).choice(len(points), min(len(points), 20 * n), replace=False)]
-    chosen = [0]
-    d = np.linalg.norm(pool - pool[0], axis=1)
-    for _ in range(n - 1):
-        i = int(np.argmax(d))
-        chosen.append(i)
-        d = np.minimum(d, np.linalg.norm(pool - pool[i], axis=1))
-    return pool[chosen]
 
 
 def pixels_per_unit(seq: SequenceData) -> float:
@@ -43,12 +30,13 @@ def pixels_per_unit(seq: SequenceData) -> float:
 
 class MaskFields:
     """Distance (px) outside each of a few masks, with its image gradient; padded so that points
-    projecting off the image are pulled back too."""
+    projecting off the image are pulled back too. The maps are sampled where the OpenCV
+    intrinsics put a point: pixel (u, v)'s value sits at the integer coordinates (u, v)."""
 
     def __init__(self, seq: SequenceData, views: int, cap_px: float = 20.0, pad: int = 32) -> None:
         import cv2
 
-        idx = np.linspace(0, len(seq.masks) - 1, min(views, len(seq.masks))).round().astype(int)
+        idx = evenly_spaced(len(seq.masks), views)
         fields = []
         for i in idx:
             m = np.pad(seq.masks[i].astype(bool), pad)
@@ -136,8 +124,8 @@ class SilhouetteIcpConfig:
     """Masks per sequence in the silhouette term."""
     silhouette_weight: float = 30.0
     """Weight of the silhouette term next to the ICP term (both in pixels). Few points fall
-    outside the masks, so the term needs weight to hold the pose (T-LESS narrow overlap: 1 let
-    poses 4-10 degrees off stay there, 30 brought them under 1 degree)."""
+    outside the masks, so the term needs weight to hold the pose on a narrow overlap, where a
+    weight of 1 left poses degrees off (benchmarks/README.md)."""
 
 
 class SilhouetteIcp:
@@ -148,8 +136,6 @@ class SilhouetteIcp:
     def _prepare(self, seq1: SequenceData, seq2: SequenceData):
         key = (id(seq1), id(seq2))
         if key not in self._cache:
-            from nerfreg_ns.default_plugins.o3d_utils import to_o3d
-
             c = self.config
             thin = to_o3d(seq2.points).voxel_down_sample(c.voxel_frac * seq1.diameter)
             self._cache[key] = (seq1, seq2, MaskFields(seq1, c.views), MaskFields(seq2, c.views),

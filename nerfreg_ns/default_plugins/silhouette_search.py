@@ -15,9 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 from rich.progress import Progress
 
-from nerfreg_ns.default_plugins.silhouette_fit import MaskFields, damped_step, farthest_points, silhouette_system
+from nerfreg_ns.default_plugins.silhouette_fit import MaskFields, damped_step, silhouette_system
+from nerfreg_ns.geometry.points import farthest_points
 from nerfreg_ns.geometry.transforms import make_T, quat_xyzw_to_R, rotation_angle_deg, so3_exp
-from nerfreg_ns.plugins import hookimpl
+from nerfreg_ns.hookspecs import hookimpl
 from nerfreg_ns.registry import Hypothesis, SequenceData
 
 

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
-from nerfreg_ns.geometry.cameras import project
+from nerfreg_ns.geometry.cameras import in_image, mean_view_direction, pixel_index, project
+from nerfreg_ns.geometry.points import random_subset
 from nerfreg_ns.geometry.transforms import apply, invert
-from nerfreg_ns.plugins import hookimpl
-from nerfreg_ns.registry import Score, SequenceData, random_subset
+from nerfreg_ns.hookspecs import hookimpl
+from nerfreg_ns.registry import Score, SequenceData
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,8 @@ class SilhouetteConfig:
     max_points: int = 5000
     """Points per cloud used (random subset)."""
     max_outside: float = 0.02
-    """Above this fraction of points outside the masks the pose is not trusted (T-LESS benchmark:
-    right poses under 0.001, poses with the lower half upside down 0.035 and more)."""
+    """Above this fraction of points outside the masks the pose is not trusted (chosen between the
+    right poses and the upside-down ones of the T-LESS benchmark, benchmarks/README.md)."""
 
 
 @dataclass(frozen=True)
@@ -92,9 +93,10 @@ def outside_fraction(points_world: np.ndarray, seq: SequenceData, tolerance_px: 
     for mask, K, T_wc in zip(seq.masks, seq.Ks, seq.T_world_camcv):
         uv, z = project(K, invert(T_wc), points_world)
         h, w = mask.shape
-        ok = (z > 0) & (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
+        ok = (z > 0) & in_image(uv, w, h)
         dist = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 3)  # px to the mask
-        d = dist[uv[ok, 1].astype(int), uv[ok, 0].astype(int)]
+        ij = pixel_index(uv[ok])
+        d = dist[ij[:, 1], ij[:, 0]]
         outside += int((d > tolerance_px).sum())
         seen += int(ok.sum())
     return outside / max(seen, 1)
@@ -113,13 +115,9 @@ class Silhouette:
                      bool(max(o21, o12) <= self.config.max_outside))
 
 
-def mean_view_direction(seq: SequenceData) -> np.ndarray:
-    """Unit mean (3,) of the directions from the surface's centre to the cameras, in the
-    sequence's frame (zero-safe: a ring of cameras around the object still gives its axis)."""
-    centre = np.median(seq.points, axis=0)
-    dirs = np.array([T[:3, 3] for T in seq.T_world_camcv]) - centre
-    m = (dirs / np.linalg.norm(dirs, axis=1, keepdims=True).clip(1e-12)).mean(0)
-    return m / max(np.linalg.norm(m), 1e-12)
+def view_direction(seq: SequenceData) -> np.ndarray:
+    """Unit mean direction (3,) from the surface's centre to the sequence's cameras, in its frame."""
+    return mean_view_direction(np.array([T[:3, 3] for T in seq.T_world_camcv]), np.median(seq.points, axis=0))
 
 
 def opposition(seq1: SequenceData, seq2: SequenceData, T_seq1_seq2: np.ndarray) -> float:
@@ -127,7 +125,7 @@ def opposition(seq1: SequenceData, seq2: SequenceData, T_seq1_seq2: np.ndarray) 
     sequence 1's frame: 1 when they film opposite sides, 0 the same side; 0.5 without cameras."""
     if not seq1.T_world_camcv or not seq2.T_world_camcv:
         return 0.5
-    u1, u2 = mean_view_direction(seq1), T_seq1_seq2[:3, :3] @ mean_view_direction(seq2)
+    u1, u2 = view_direction(seq1), T_seq1_seq2[:3, :3] @ view_direction(seq2)
     return float(0.5 * (1.0 - u1 @ u2))
 
 

@@ -5,7 +5,7 @@ The query encoder is trained on nearly upright crops (in-plane rotation augmenta
 tens of degrees: upright crops learn several times faster), so an image whose roll is unknown is
 cropped at `rotations` even turns and each turn's matches are checked geometrically. Keys alone
 cannot choose the turn: the mean best key score of a wrong turn is often as high as the right
-one's (measured on obj_05: the score picked the right turn for a minority of lower views).
+one's.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ import torch
 from torch import Tensor
 
 from nerfreg_ns.embedding.crops import crop, crop_to_image_pixels, square_box
+from nerfreg_ns.geometry.cameras import opencv_from_continuous
 from nerfreg_ns.geometry.transforms import make_T
+from nerfreg_ns.registry import TurnQueries
 
 
 @dataclass
@@ -33,6 +35,20 @@ class CropQueries:
     """(size, size) bool: the image's own mask, cropped the same way."""
     box: tuple[float, float, float]
     angle: float
+
+
+class EncoderFeatures:
+    """The `Features` of a query encoder: an image's object crop at even turns, the queries of
+    its foreground pixels (what `embedding-pnp` matches against a run's keys)."""
+
+    def __init__(self, encoder, size: int, turns: int) -> None:
+        self.encoder, self.size, self.turns = encoder, size, turns
+
+    def queries(self, rgb: np.ndarray, mask: np.ndarray, turns: int) -> list[TurnQueries]:
+        dev = next(self.encoder.parameters()).device
+        m = torch.from_numpy(np.asarray(mask, bool)).to(dev)
+        image = torch.from_numpy(np.asarray(rgb)[..., :3]).float().to(dev) / 255 * m[..., None]
+        return [turn_queries(cq) for cq in crop_queries(self.encoder, image, m, self.size, turns)]
 
 
 @torch.no_grad()
@@ -53,16 +69,23 @@ def crop_queries(encoder, rgb: Tensor, mask: Tensor, size: int, rotations: int =
     return out
 
 
-@torch.no_grad()
-def confident_matches(cq: CropQueries, keys: Tensor, n: int) -> tuple[Tensor, Tensor, Tensor]:
-    """The n foreground pixels whose best key is most certain (softmax over keys (M, E)):
-    crop pixels (N, 2) as (row, col), their key indices (N,) and confidences (N,)."""
+def turn_queries(cq: CropQueries) -> TurnQueries:
+    """A crop's foreground queries with their image coordinates (OpenCV pixel centres), as the
+    `Features` protocol hands them to plugins."""
     ij = cq.fg.nonzero()
-    if len(ij) == 0:
-        return ij, torch.zeros(0, dtype=torch.long), torch.zeros(0)
-    conf, best = torch.softmax(cq.queries[cq.fg] @ keys.T, dim=1).max(1)
+    uv = crop_to_image_pixels(ij, cq.box, cq.queries.shape[0], cq.angle).cpu().numpy().astype(np.float64)
+    return TurnQueries(opencv_from_continuous(uv), cq.queries[cq.fg].float().cpu().numpy(), cq.angle)
+
+
+@torch.no_grad()
+def confident_matches(queries: Tensor, keys: Tensor, n: int) -> tuple[Tensor, Tensor]:
+    """The n queries (P, E) whose best key (among keys (M, E), softmax) is most certain: their
+    indices (N,) and their best keys' indices (N,)."""
+    if len(queries) == 0:
+        return torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)
+    conf, best = torch.softmax(queries @ keys.T, dim=1).max(1)
     top = conf.topk(min(n, len(conf))).indices
-    return ij[top], best[top], conf[top]
+    return top, best[top]
 
 
 @dataclass
@@ -77,25 +100,26 @@ class CropPose:
     """Index of the turn in the list given to `pnp_best_turn`."""
 
 
-def pnp_best_turn(crops: list[CropQueries], keys: Tensor, points: np.ndarray, K: np.ndarray, matches: int = 400,
+def pnp_best_turn(turns: list[TurnQueries], keys: np.ndarray, points: np.ndarray, K: np.ndarray, matches: int = 400,
                   reprojection_px: float = 3.0, iterations: int = 2000, min_inliers: int = 12) -> CropPose | None:
-    """EPnP-RANSAC on each turn's most confident matches (keys (M, E) of `points` (M, 3), image
+    """EPnP-RANSAC on each turn's most confident matches (keys (M, E) of `points` (M, 3), OpenCV
     intrinsics K (3, 3)); the turn with the most inliers wins. None when no turn reaches `min_inliers`."""
     import cv2
 
     points, K = np.asarray(points, np.float64), np.asarray(K, np.float64)
+    keys_t = torch.as_tensor(keys).float()
     best: CropPose | None = None
-    for i, cq in enumerate(crops):
-        ij, kidx, _ = confident_matches(cq, keys, matches)
-        if len(ij) < max(min_inliers, 4):
+    for i, tq in enumerate(turns):
+        qidx, kidx = confident_matches(torch.from_numpy(tq.queries), keys_t, matches)
+        if len(qidx) < max(min_inliers, 4):
             continue
-        uv = crop_to_image_pixels(ij, cq.box, cq.queries.shape[0], cq.angle).cpu().numpy().astype(np.float64)
-        obj = points[kidx.cpu().numpy()]
+        uv = tq.uv[qidx.numpy()]
+        obj = points[kidx.numpy()]
         cv2.setRNGSeed(i)  # RANSAC is random: the same inputs give the same answer
         ok, rvec, tvec, inl = cv2.solvePnPRansac(obj, uv, K, None, iterationsCount=iterations,
                                                  reprojectionError=reprojection_px, flags=cv2.SOLVEPNP_EPNP)
         if not ok or inl is None or len(inl) < min_inliers:
             continue
         if best is None or len(inl) > best.inliers:
-            best = CropPose(make_T(cv2.Rodrigues(rvec)[0], tvec.reshape(3)), len(inl), len(ij), i)
+            best = CropPose(make_T(cv2.Rodrigues(rvec)[0], tvec.reshape(3)), len(inl), len(qidx), i)
     return best

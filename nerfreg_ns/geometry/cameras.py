@@ -1,8 +1,17 @@
 """Camera conventions, converted in one place.
 
-nerfstudio's `transforms.json` holds camera-to-world in the OpenGL convention (x right, y up,
-z backward); BOP and OpenCV use x right, y down, z forward and world-to-camera (`cam_R_w2c`).
-The two differ by flipping the camera's y and z axes.
+Axes: nerfstudio's `transforms.json` holds camera-to-world in the OpenGL convention (x right,
+y up, z backward); BOP and OpenCV use x right, y down, z forward and world-to-camera
+(`cam_R_w2c`). The two differ by flipping the camera's y and z axes.
+
+Pixel centres: in memory nerfreg follows OpenCV and BOP: pixel (u, v) of an image array
+(`mask[v, u]`) has its centre at the coordinates (u, v), so a point projecting to uv falls in
+pixel `pixel_index(uv)`, and BOP's `cam_K` is used as it is. nerfstudio (like COLMAP) puts that
+centre at (u + 0.5, v + 0.5): its rays go through `i + 0.5`, so the cx, cy of a transforms.json
+are half a pixel larger than OpenCV's for the same camera. `K_from_nerfstudio` and
+`nerfstudio_intrinsics` convert on reading and writing those files; "continuous" coordinates
+(pixel j spans [j, j + 1), as `grid_sample` with align_corners=False and nerfstudio's rays use
+them) convert with `opencv_from_continuous`.
 """
 
 from __future__ import annotations
@@ -12,6 +21,8 @@ import numpy as np
 from nerfreg_ns.geometry.transforms import invert, look_at_c2w_opencv, make_T
 
 _FLIP_YZ = np.diag([1.0, -1.0, -1.0, 1.0])
+NERFSTUDIO_PIXEL_OFFSET = 0.5
+"""nerfstudio's coordinate of pixel 0's centre (OpenCV's is 0)."""
 GOLDEN_ANGLE = np.pi * (3.0 - np.sqrt(5.0))
 
 
@@ -26,8 +37,46 @@ def c2w_opengl_to_opencv(T_world_camgl: np.ndarray) -> np.ndarray:
 
 
 def K_matrix(fx: float, fy: float, cx: float, cy: float) -> np.ndarray:
-    """Pinhole intrinsics (3, 3); pixel centres at integer + 0.5 as in OpenCV and nerfstudio."""
+    """Pinhole intrinsics (3, 3), OpenCV convention: pixel (u, v)'s centre at the coordinates (u, v)."""
     return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+
+
+def centred_K(f: float, width: int, height: int, offset: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """Intrinsics (3, 3) with focal length `f` (px) and the principal point at the image's centre
+    ((width - 1) / 2, (height - 1) / 2 in OpenCV coordinates), moved by `offset` pixels."""
+    return K_matrix(f, f, (width - 1) / 2 + offset[0], (height - 1) / 2 + offset[1])
+
+
+def K_from_nerfstudio(fl_x: float, fl_y: float, cx: float, cy: float) -> np.ndarray:
+    """OpenCV intrinsics (3, 3) of a camera that a transforms.json describes with these values."""
+    return K_matrix(fl_x, fl_y, cx - NERFSTUDIO_PIXEL_OFFSET, cy - NERFSTUDIO_PIXEL_OFFSET)
+
+
+def nerfstudio_intrinsics(K: np.ndarray) -> dict[str, float]:
+    """`fl_x`, `fl_y`, `cx`, `cy` of a transforms.json frame for OpenCV intrinsics K (3, 3)."""
+    return {"fl_x": float(K[0, 0]), "fl_y": float(K[1, 1]),
+            "cx": float(K[0, 2]) + NERFSTUDIO_PIXEL_OFFSET, "cy": float(K[1, 2]) + NERFSTUDIO_PIXEL_OFFSET}
+
+
+def opencv_from_continuous(uv: np.ndarray) -> np.ndarray:
+    """Image coordinates (..., 2) where pixel j spans [j, j + 1) -> OpenCV's (pixel j's centre at j)."""
+    return np.asarray(uv, dtype=float) - NERFSTUDIO_PIXEL_OFFSET
+
+
+def pixel_grid(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates (u, v), each (height, width), of every pixel's centre (OpenCV: integers)."""
+    return np.meshgrid(np.arange(width, dtype=float), np.arange(height, dtype=float))
+
+
+def pixel_index(uv: np.ndarray) -> np.ndarray:
+    """The pixel (column, row) (N, 2) int that image coordinates uv (N, 2) fall in (OpenCV: nearest centre)."""
+    return np.floor(np.asarray(uv, dtype=float) + 0.5).astype(np.int64)
+
+
+def in_image(uv: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(N,) bool: uv (N, 2) falls in a pixel of a width x height image."""
+    ij = pixel_index(uv)
+    return (ij[:, 0] >= 0) & (ij[:, 0] < width) & (ij[:, 1] >= 0) & (ij[:, 1] < height)
 
 
 def project(K: np.ndarray, T_camcv_world: np.ndarray, points_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -50,6 +99,17 @@ def bop_w2c_from_c2w_opencv(T_world_camcv: np.ndarray) -> tuple[np.ndarray, np.n
 def c2w_opencv_from_bop_w2c(R_w2c: np.ndarray, t_w2c: np.ndarray) -> np.ndarray:
     """OpenCV camera-to-world (4, 4) from BOP's cam_R_w2c (3, 3) and cam_t_w2c (3,)."""
     return invert(make_T(np.asarray(R_w2c, float).reshape(3, 3), np.asarray(t_w2c, float).reshape(3)))
+
+
+def mean_view_direction(camera_centres: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """Unit mean (3,) of the directions from `centre` (3,) to the camera centres (N, 3); zeros
+    when they cancel out (cameras all around the object: no side is preferred)."""
+    rel = np.asarray(camera_centres, dtype=float).reshape(-1, 3) - centre
+    if len(rel) == 0:
+        return np.zeros(3)
+    mean = (rel / np.linalg.norm(rel, axis=1, keepdims=True).clip(1e-12)).mean(axis=0)
+    norm = np.linalg.norm(mean)
+    return mean / norm if norm >= 1e-6 else np.zeros(3)
 
 
 def elevation_deg(camera_centre_obj: np.ndarray) -> float:

@@ -16,6 +16,7 @@ import torch
 from rich.progress import track
 
 from nerfreg_ns.errors import NerfregError
+from nerfreg_ns.geometry.points import voxel_unique
 from nerfreg_ns.geometry.transforms import apply, invert, rotate
 from nerfreg_ns.io_utils import write_bytes_atomic, write_json_atomic
 
@@ -74,12 +75,6 @@ def ns_to_input(pipeline) -> tuple[np.ndarray, float]:
     return T, float(out.dataparser_scale)
 
 
-def _voxel_unique(points: np.ndarray, voxel: float) -> np.ndarray:
-    keys = np.floor(points / voxel).astype(np.int64)
-    _, first = np.unique(keys, axis=0, return_index=True)
-    return np.sort(first)
-
-
 @torch.no_grad()
 def export_surface(pipeline, voxel_frac: float = 0.004) -> SurfaceExport:
     """The surface seen by the training views, merged on a voxel grid of `voxel_frac` x box size."""
@@ -102,7 +97,7 @@ def export_surface(pipeline, voxel_frac: float = 0.004) -> SurfaceExport:
     n_in = rotate(T_in_ns, torch.cat(nrm).numpy().astype(np.float64))
     n_in /= np.linalg.norm(n_in, axis=1, keepdims=True).clip(1e-9)
     aabb = pipeline.model.hull_aabb.cpu().numpy()
-    keep = _voxel_unique(p_in, voxel_frac * float(aabb[1, 0] - aabb[0, 0]) / scale)
+    keep = voxel_unique(p_in, voxel_frac * float(aabb[1, 0] - aabb[0, 0]) / scale)
     meta = dict(pipeline.datamanager.train_dataparser_outputs.metadata.get("nerfreg", {}) or {})
     spread_in = torch.cat(spread).numpy().astype(np.float64)[keep] / scale
     return SurfaceExport(p_in[keep], n_in[keep], torch.cat(keys).numpy()[keep], torch.cat(cols).numpy()[keep], meta, spread_in)

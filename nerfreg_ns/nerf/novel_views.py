@@ -11,19 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from nerfreg_ns.geometry.cameras import c2w_opencv_to_opengl, camera_poses
+from nerfreg_ns.geometry.cameras import c2w_opencv_to_opengl, camera_poses, mean_view_direction
 from nerfreg_ns.geometry.transforms import make_T
 
 
 def camera_up(camera_centres: np.ndarray, centre: np.ndarray) -> np.ndarray:
-    """Unit mean direction (3,) from `centre` (3,) to the camera centres (N, 3)."""
-    rel = camera_centres - centre
-    rel = rel / np.linalg.norm(rel, axis=1, keepdims=True).clip(1e-12)
-    mean = rel.mean(axis=0)
-    norm = np.linalg.norm(mean)
-    if norm < 1e-6:  # cameras all around: no hemisphere to leave, any axis will do
-        return np.array([0.0, 0.0, 1.0])
-    return mean / norm
+    """Unit mean direction (3,) from `centre` (3,) to the camera centres (N, 3); +z when the
+    cameras are all around (no hemisphere to leave, any axis will do)."""
+    up = mean_view_direction(camera_centres, centre)
+    return up if up.any() else np.array([0.0, 0.0, 1.0])
 
 
 def orbit_c2w_opengl(camera_centres: np.ndarray, centre: np.ndarray, n: int, elevation_deg: tuple[float, float],

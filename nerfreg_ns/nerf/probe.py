@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from nerfreg_ns.embedding.crops import crop
-from nerfreg_ns.embedding.match import crop_queries, pnp_best_turn
+from nerfreg_ns.embedding.match import crop_queries, pnp_best_turn, turn_queries
 from nerfreg_ns.embedding.infonce import nearest_key_accuracy, symmetric_nearest_key_accuracy
 from nerfreg_ns.geometry.transforms import apply, invert
 
@@ -68,13 +68,13 @@ def correspondence_accuracy(pipeline, views: list[ProbeView], threshold_input: f
     T_ns_in, scale = ns_to_input(pipeline)
     cand_ns, cand_keys = surface_keys(pipeline)
     cand_in = torch.from_numpy(apply(invert(T_ns_in), cand_ns.cpu().numpy() / scale)).float().to(dev)
-    cand_np = cand_in.cpu().numpy()  # PnP's 3D points, converted once for all views
+    cand_np, keys_np = cand_in.cpu().numpy(), cand_keys.cpu().numpy()  # PnP's inputs, converted once for all views
     qs, trues = [], []
     for v in views:
         rgb = torch.from_numpy(v.rgb).float().to(dev) / 255 * torch.from_numpy(v.mask[..., None]).to(dev)
         mask = torch.from_numpy(v.mask).to(dev)
         crops = crop_queries(model.query_encoder, rgb, mask, size, rotations if v.K is not None else 1)
-        pose = pnp_best_turn(crops, cand_keys, cand_np, v.K) if len(crops) > 1 else None
+        pose = pnp_best_turn([turn_queries(c) for c in crops], keys_np, cand_np, v.K) if len(crops) > 1 else None
         cq = crops[pose.turn if pose is not None else 0]
         q, fg = cq.queries, cq.fg
         pts = crop(torch.from_numpy(np.nan_to_num(v.points_input, nan=1e9)).float().permute(2, 0, 1).to(dev), cq.box, size,

@@ -3,58 +3,70 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
 from nerfreg_ns.data.nerfstudio_io import load_foreground, read_nerfstudio_dataset
 from nerfreg_ns.errors import NerfregError
 from nerfreg_ns.geometry.cameras import c2w_opengl_to_opencv
+from nerfreg_ns.geometry.points import to_o3d
+from nerfreg_ns.geometry.units import check_unit
 from nerfreg_ns.registry import SequenceData
 
 
 def load_sequence(config_path: Path, name: str) -> SequenceData:
-    """Exports the run's surface (points, normals, keys) and reads its dataset's posed masks."""
+    """Exports the run's surface (points, normals, keys, spread) without isolated floaters, and
+    reads its dataset's posed masks; its query encoder becomes the sequence's `features`."""
+    from nerfreg_ns.embedding.match import EncoderFeatures
     from nerfreg_ns.nerf.export import export_surface, load_run
+    from nerfreg_ns.nerf.probe import query_rotations
 
-    pipeline, step = load_run(config_path, require_features=True)
+    pipeline, _ = load_run(config_path, require_features=True)
     surface = export_surface(pipeline)
     keep = _inliers(surface.points)
-    surface.points, surface.normals, surface.keys = surface.points[keep], surface.normals[keep], surface.keys[keep]
-    surface.spread = surface.spread[keep]
     ds = read_nerfstudio_dataset(Path(pipeline.datamanager.config.data))
     meta = ds.meta or {}
-    lo, hi = np.percentile(surface.points, [1, 99], axis=0)
-    extent = float(np.linalg.norm(hi - lo))  # robust to the odd floater
-    diameter = float(meta.get("diameter") or extent)
-    return SequenceData(
+    seq = SequenceData(
         name=name,
-        points=surface.points,
-        normals=surface.normals,
-        diameter=diameter,
+        points=surface.points[keep],
+        normals=surface.normals[keep],
+        diameter=1.0,  # replaced below, once the points give the extent
         masks=[load_foreground(f) for f in ds.frames],
         Ks=[f.K for f in ds.frames],
         T_world_camcv=[c2w_opengl_to_opencv(f.T_world_camgl) for f in ds.frames],
-        keys=surface.keys,
-        extra={"spread": surface.spread, "pipeline": pipeline, "dataset": ds, "meta": meta, "run": str(config_path), "step": step,
-               "extent": extent, "images": [f.image_path for f in ds.frames]},
+        keys=surface.keys[keep],
+        spread=surface.spread[keep],
+        images=[f.image_path for f in ds.frames],
+        unit=_unit(meta, ds.root),
+        object_name=meta.get("object"),
+        case_id=meta.get("case_id"),
+        source=str(config_path),
+        features=EncoderFeatures(pipeline.model.query_encoder, pipeline.config.query_size, query_rotations(pipeline)),
     )
+    seq.diameter = float(meta.get("diameter") or seq.extent)
+    return seq
+
+
+def _unit(meta: dict, root: Path) -> Optional[str]:
+    try:
+        return check_unit(meta.get("unit"))
+    except NerfregError as e:
+        raise NerfregError(f"{root}/transforms.json: {e}") from None
 
 
 def _inliers(points: np.ndarray) -> np.ndarray:
     """Indices of points that are not isolated floaters (Open3D statistical outlier removal)."""
-    from nerfreg_ns.default_plugins.o3d_utils import to_o3d
-
     _, idx = to_o3d(points).remove_statistical_outlier(nb_neighbors=20, std_ratio=2.0)
     return np.asarray(idx, dtype=np.int64)
 
 
 def check_same_object(seq1: SequenceData, seq2: SequenceData) -> None:
     """Refuses runs of different objects, units or scales (one line, before any work)."""
-    m1, m2 = seq1.extra.get("meta", {}), seq2.extra.get("meta", {})
-    if m1.get("unit") and m2.get("unit") and m1["unit"] != m2["unit"]:
-        raise NerfregError(f"the runs are in different units: {m1['unit']} and {m2['unit']}")
-    if m1.get("object") and m2.get("object") and m1["object"] != m2["object"]:
-        raise NerfregError(f"the runs are of different objects: '{m1['object']}' and '{m2['object']}'")
-    e1, e2 = seq1.extra.get("extent", seq1.diameter), seq2.extra.get("extent", seq2.diameter)
+    if seq1.unit and seq2.unit and seq1.unit != seq2.unit:
+        raise NerfregError(f"the runs are in different units: {seq1.unit} and {seq2.unit}")
+    if seq1.object_name and seq2.object_name and seq1.object_name != seq2.object_name:
+        raise NerfregError(f"the runs are of different objects: '{seq1.object_name}' and '{seq2.object_name}'")
+    e1, e2 = seq1.extent, seq2.extent
     if max(e1, e2) / max(min(e1, e2), 1e-12) > 1.6:
         raise NerfregError(f"the two reconstructions differ in size ({e1:.4g} vs {e2:.4g}): different objects or scales")

@@ -12,8 +12,11 @@ import numpy as np
 from nerfreg_ns import __version__
 from nerfreg_ns.data.bop_io import write_bop_models, write_bop_scene
 from nerfreg_ns.data.images import encode_png, read_image
-from nerfreg_ns.data.synth import UNIT_TO_MM
+from nerfreg_ns.errors import NerfregError
+from nerfreg_ns.geometry.cameras import in_image, project
+from nerfreg_ns.geometry.points import evenly_spaced, to_o3d, voxel_unique
 from nerfreg_ns.geometry.transforms import apply, invert, make_T, rotate
+from nerfreg_ns.geometry.units import UNITS, check_unit, mm_per_unit, scale_T
 from nerfreg_ns.io_utils import write_bytes_atomic
 from nerfreg_ns.register.run import Result
 from nerfreg_ns.registry import SequenceData
@@ -35,14 +38,33 @@ def versions() -> dict[str, str]:
     return out
 
 
-def registration_dict(result: Result, seq1: SequenceData, seq2: SequenceData, plugins: dict[str, Any]) -> dict:
-    meta = seq1.extra.get("meta", {})
+def resolve_unit(seq1: SequenceData, seq2: SequenceData, given: str | None) -> str | None:
+    """The length unit of both sequences: what their datasets say, or `given` (the command's
+    --unit) where they say nothing; a contradiction is an error. None when nobody says."""
+    said = seq1.unit or seq2.unit
+    check_unit(given)
+    if said and given and given != said:
+        raise NerfregError(f"the runs' datasets say their unit is {said}, but --unit says {given}; leave --unit out")
+    return said or given
+
+
+def why_no_bop(seq1: SequenceData, seq2: SequenceData, unit: str | None) -> str | None:
+    """Why BOP labels cannot be written for these sequences (None when they can)."""
+    if unit is None:
+        return ("the runs' datasets do not say their length unit and BOP is in mm (nothing is rescaled on a guess): "
+                f"give it with --unit {'|'.join(UNITS)}")
+    if not (seq1.images and seq2.images):
+        return "the sequences have no image files"
+    return None
+
+
+def registration_dict(result: Result, seq1: SequenceData, seq2: SequenceData, plugins: dict[str, Any], unit: str | None) -> dict:
     best = result.best
     return {
         "T_seq1_seq2": best.T_seq1_seq2.tolist(),
-        "unit": meta.get("unit"),
-        "object": {"name": meta.get("object"), "diameter": seq1.diameter},
-        "case_id": meta.get("case_id") if meta.get("case_id") == seq2.extra.get("meta", {}).get("case_id") else None,
+        "unit": unit,
+        "object": {"name": seq1.object_name, "diameter": seq1.diameter},
+        "case_id": seq1.case_id if seq1.case_id == seq2.case_id else None,
         "score": best.score.value,
         "score_details": best.score.details,
         "confident": bool(best.score.confident),
@@ -55,7 +77,7 @@ def registration_dict(result: Result, seq1: SequenceData, seq2: SequenceData, pl
         ],
         "dropped_hypotheses": result.dropped,
         "plugins": plugins,
-        "inputs": {"seq1": seq1.extra.get("run"), "seq2": seq2.extra.get("run")},
+        "inputs": {"seq1": seq1.source, "seq2": seq2.source},
         "timings_s": result.timings,
         "versions": versions(),
     }
@@ -63,12 +85,11 @@ def registration_dict(result: Result, seq1: SequenceData, seq2: SequenceData, pl
 
 def surface_kept(seq: SequenceData, max_spread_frac: float) -> np.ndarray:
     """Mask (N,) of the sequence's points whose ray opacity rose within `max_spread_frac` of the
-    diameter (`extra["spread"]`; all points when it is absent). Fog that no view resolved, such
-    as a cup's bore seen only from above, is smeared along the ray and lies off the surface."""
-    spread = seq.extra.get("spread")
-    if spread is None or len(spread) != len(seq.points):
+    diameter (`seq.spread`; all points when it is absent). Fog that no view resolved, such as a
+    cup's bore seen only from above, is smeared along the ray and lies off the surface."""
+    if seq.spread is None:
         return np.ones(len(seq.points), bool)
-    return np.asarray(spread) <= max_spread_frac * seq.diameter
+    return np.asarray(seq.spread) <= max_spread_frac * seq.diameter
 
 
 def merged_cloud(seq1: SequenceData, seq2: SequenceData, T_seq1_seq2: np.ndarray, voxel_frac: float = 0.005,
@@ -78,9 +99,8 @@ def merged_cloud(seq1: SequenceData, seq2: SequenceData, T_seq1_seq2: np.ndarray
     k1, k2 = surface_kept(seq1, max_spread_frac), surface_kept(seq2, max_spread_frac)
     pts = np.concatenate([seq1.points[k1], apply(T_seq1_seq2, seq2.points[k2])])
     nrm = np.concatenate([seq1.normals[k1], rotate(T_seq1_seq2, seq2.normals[k2])])
-    keys = np.floor(pts / (voxel_frac * seq1.diameter)).astype(np.int64)
-    _, first = np.unique(keys, axis=0, return_index=True)
-    return pts[np.sort(first)], nrm[np.sort(first)]
+    keep = voxel_unique(pts, voxel_frac * seq1.diameter)
+    return pts[keep], nrm[keep]
 
 
 def poisson_mesh(points: np.ndarray, normals: np.ndarray):
@@ -88,32 +108,36 @@ def poisson_mesh(points: np.ndarray, normals: np.ndarray):
     import open3d as o3d
     import trimesh
 
-    from nerfreg_ns.default_plugins.o3d_utils import to_o3d
-
     mesh, dens = o3d.geometry.TriangleMesh.create_from_point_cloud_poisson(to_o3d(points, normals), depth=8)
     dens = np.asarray(dens)
+    if len(dens) == 0:
+        raise NerfregError("the merged cloud gave no surface mesh (are the sequences' normals unit vectors?)")
     mesh.remove_vertices_by_mask(dens < np.quantile(dens, 0.05))
     return trimesh.Trimesh(np.asarray(mesh.vertices), np.asarray(mesh.triangles), process=True)
 
 
-def write_bop_labels(out: Path, seq1: SequenceData, seq2: SequenceData, T_seq1_seq2: np.ndarray, mesh, obj_id: int = 1) -> np.ndarray:
+def model_placement(mesh) -> np.ndarray:
+    """T_seq1_obj (4, 4): the merged model's object frame, centred on its bounding box, in sequence 1."""
+    return make_T(np.eye(3), mesh.bounds.mean(axis=0))
+
+
+def write_bop_labels(out: Path, seq1: SequenceData, seq2: SequenceData, T_seq1_seq2: np.ndarray, mesh, unit: str,
+                     obj_id: int = 1) -> None:
     """BOP models/ (object-centred, mm) and one scene per sequence with the object's pose in
-    every image; returns T_seq1_obj, the model's placement in sequence 1."""
-    unit = seq1.extra.get("meta", {}).get("unit") or "mm"
-    to_mm = UNIT_TO_MM.get(unit, 1.0)
-    centre = mesh.bounds.mean(axis=0)
-    T_seq1_obj = make_T(np.eye(3), centre)
+    every image; lengths in `unit` are converted to mm (a missing or unknown unit is an error)."""
+    to_mm = mm_per_unit(unit)
+    if not all(seq.images for seq in (seq1, seq2)):
+        raise NerfregError("BOP labels need each sequence's image files")
+    T_seq1_obj = model_placement(mesh)
     model_mm = mesh.copy()
-    model_mm.apply_translation(-centre)
+    model_mm.apply_transform(invert(T_seq1_obj))
     model_mm.apply_scale(to_mm)
     write_bop_models(out / "bop" / "models", {obj_id: model_mm})
-    mm = np.diag([to_mm, to_mm, to_mm, 1.0])
     for scene_id, (seq, T_seq_obj) in enumerate(((seq1, T_seq1_obj), (seq2, invert(T_seq1_seq2) @ T_seq1_obj)), start=1):
-        rgbs = [encode_png(read_image(p)[:, :, :3]) for p in seq.extra["images"]]
-        T_w = [mm @ T @ np.linalg.inv(mm) for T in seq.T_world_camcv]
-        gts = [[(obj_id, mm @ invert(T_wc) @ T_seq_obj @ np.linalg.inv(mm), encode_png(m))] for T_wc, m in zip(seq.T_world_camcv, seq.masks)]
+        rgbs = [encode_png(read_image(p)[:, :, :3]) for p in seq.images]
+        T_w = [scale_T(T, to_mm) for T in seq.T_world_camcv]
+        gts = [[(obj_id, scale_T(invert(T_wc) @ T_seq_obj, to_mm), encode_png(m))] for T_wc, m in zip(seq.T_world_camcv, seq.masks)]
         write_bop_scene(out / "bop" / "scenes" / f"{scene_id:06d}", rgbs, seq.Ks, T_w, gts)
-    return T_seq1_obj
 
 
 def write_report(path: Path, seq1: SequenceData, seq2: SequenceData, result: Result, mesh) -> None:
@@ -122,8 +146,6 @@ def write_report(path: Path, seq1: SequenceData, seq2: SequenceData, result: Res
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from nerfreg_ns.geometry.cameras import project
 
     T = result.best.T_seq1_seq2
     fig = plt.figure(figsize=(14, 9))
@@ -147,12 +169,15 @@ def write_report(path: Path, seq1: SequenceData, seq2: SequenceData, result: Res
     ax.set_title(f"hypotheses by verifier score (best: {label(result.best)}, confident: {result.best.score.confident})", fontsize=9)
     verts = np.asarray(mesh.vertices)
     for row, (seq, T_seq_seq1) in enumerate(((seq1, np.eye(4)), (seq2, invert(T))), start=1):
-        idx = np.linspace(0, len(seq.masks) - 1, 4).round().astype(int)
-        for col, i in enumerate(idx):
+        for col, i in enumerate(evenly_spaced(len(seq.masks), 4)):
             ax = fig.add_subplot(3, 4, 4 * row + col + 1)
-            uv, _ = project(seq.Ks[i], invert(seq.T_world_camcv[i]) @ T_seq_seq1, verts)
+            uv, z = project(seq.Ks[i], invert(seq.T_world_camcv[i]) @ T_seq_seq1, verts)
+            h, w = seq.masks[i].shape
+            uv = uv[(z > 0) & in_image(uv, w, h)]  # imshow puts pixel (u, v)'s centre at (u, v), as the intrinsics do
             ax.imshow(seq.masks[i], cmap="gray")
             ax.scatter(uv[:, 0], uv[:, 1], s=0.2, c="tab:red", alpha=0.3)
+            ax.set_xlim(-0.5, w - 0.5)
+            ax.set_ylim(h - 0.5, -0.5)
             ax.set_title(f"{seq.name} image {i}: mask + merged model", fontsize=8)
             ax.axis("off")
     fig.tight_layout()

@@ -16,8 +16,9 @@ from rich.progress import Progress
 from scipy.spatial import cKDTree
 
 from nerfreg_ns.errors import NerfregError
+from nerfreg_ns.geometry.points import random_subset
 from nerfreg_ns.geometry.transforms import apply, check_rigid
-from nerfreg_ns.registry import Generator, Refiner, Score, SequenceData, Verifier, random_subset
+from nerfreg_ns.registry import Generator, Refiner, Score, SequenceData, Verifier
 
 
 @dataclass

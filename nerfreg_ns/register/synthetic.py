@@ -35,6 +35,6 @@ def sequence_from_truth(case: Path, sequence: str, max_points: int = 20000, seed
         poses.append(T_seq_cam)
     p, n = np.concatenate(pts), np.concatenate(nrm)
     keep = np.random.default_rng(seed).permutation(len(p))[:max_points]
-    extra = {"images": [f.image_path for f in ds.frames], "meta": {"unit": truth.unit, "object": truth.object_name},
-             "run": f"{case}/{sequence} (true surface)"}
-    return SequenceData(sequence, p[keep], n[keep], truth.diameter, masks, Ks, poses, extra=extra)
+    return SequenceData(sequence, p[keep], n[keep], truth.diameter, masks, Ks, poses, images=[f.image_path for f in ds.frames],
+                        unit=truth.unit, object_name=truth.object_name, case_id=truth.case_id,
+                        source=f"{case}/{sequence} (true surface)")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
-from nerfreg_ns.plugins import hookimpl
+from nerfreg_ns.hookspecs import hookimpl
 from nerfreg_ns.registry import Score, SequenceData
 
 
