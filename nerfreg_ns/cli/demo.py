@@ -2,13 +2,17 @@
 
 Runs, as a user would, the commands the README documents: nerfreg-synth, ns-train
 nerfreg-feature on both sequences, nerfreg-register, nerfreg-eval against the known truth.
-Each stage is skipped when its output already exists, so an interrupted demo resumes.
+Each stage is skipped when its output is complete, so an interrupted demo resumes: a training
+whose last checkpoint is short of its final step continues from it (`--load-dir`), one with no
+checkpoint starts again.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import time
@@ -17,7 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from nerfreg_ns.cli import run_cli
-from nerfreg_ns.errors import NerfregError
+from nerfreg_ns.errors import ExitCode, NerfregError
 
 # Smaller training for a quick look and for the test suite; "default" is `ns-train nerfreg-feature` as is.
 PRESETS: dict[str, list[str]] = {
@@ -25,9 +29,8 @@ PRESETS: dict[str, list[str]] = {
     "quick": ["--pipeline.nerf-steps", "600", "--max-num-iterations", "900"],
     "tiny": ["--pipeline.nerf-steps", "150", "--max-num-iterations", "350", "--pipeline.model.density-res", "64",
              "--pipeline.datamanager.train-num-rays-per-batch", "1024", "--pipeline.query-size", "48",
-             "--pipeline.embed-batch-images", "4"],
+             "--pipeline.embed-batch-images", "4", "--steps-per-save", "100"],
 }
-EXIT_WRONG = 1
 
 
 @dataclass
@@ -51,24 +54,67 @@ def _bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
-def _stage(title: str, cmd: list, log: Path) -> float:
-    """Runs one command, its output in `log`; a failure ends the demo with the log's tail."""
+def total_steps(preset: str) -> int:
+    """Steps a training of this preset runs in all (its --max-num-iterations, or the method's default)."""
+    args = PRESETS[preset]
+    if "--max-num-iterations" in args:
+        return int(args[args.index("--max-num-iterations") + 1])
+    from nerfreg_ns.nerf.config import EMBED_STEPS, NERF_STEPS
+
+    return NERF_STEPS + EMBED_STEPS
+
+
+def last_checkpoint_step(run: Path) -> int | None:
+    """The step of the run's newest checkpoint (nerfstudio's `step-NNNNNNNNN.ckpt`), None without one."""
+    steps = [int(m.group(1)) for p in (run / "nerfstudio_models").glob("step-*.ckpt")
+             if (m := re.fullmatch(r"step-(\d+)\.ckpt", p.name))]
+    return max(steps) if steps else None
+
+
+def _stage(title: str, cmd: list, log: Path, ok: tuple[int, ...] = (ExitCode.OK,)) -> float:
+    """Runs one command, its output in `log`; an exit code outside `ok` ends the demo with the log's tail."""
     print(f"{title}\n    $ {' '.join(Path(c).name if i == 0 else str(c) for i, c in enumerate(cmd))}", flush=True)
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     t = time.time()
     with open(log, "w") as f:
         code = subprocess.run([str(c) for c in cmd], stdout=f, stderr=subprocess.STDOUT, env=env).returncode
     took = time.time() - t
-    if code not in (0, 3):  # 3: nerfreg-register ran but does not trust its result; the evaluation says more
+    if code not in ok:
         print("\n".join("    | " + line for line in log.read_text().splitlines()[-12:]), file=sys.stderr)
-        raise NerfregError(f"stage failed (exit {code}); its log is {log}", exit_code=code if code > 0 else 1)
+        raise NerfregError(f"stage failed (exit {code}); its log is {log}", exit_code=ExitCode.STAGE_FAILED)
     print(f"    done in {took:.0f} s", flush=True)
     return took
 
 
-def main(cfg: DemoConfig) -> int:
-    import shutil
+def _train(title: str, data: Path, runs: Path, run: Path, preset: str, log: Path) -> float | None:
+    """Trains (or finishes training) one sequence; None when its run was already complete."""
+    total = total_steps(preset)
+    done = last_checkpoint_step(run)
+    if done is not None and done >= total - 1:
+        return None
+    cmd = [_bin("ns-train"), "nerfreg-feature", "--data", data, "--output-dir", runs, "--timestamp", run.name,
+           "--vis", "tensorboard", *PRESETS[preset]]
+    if done is None:
+        shutil.rmtree(run, ignore_errors=True)  # stopped before its first checkpoint: start again
+    else:  # nerfstudio counts --max-num-iterations from the loaded step on
+        cmd += ["--load-dir", run / "nerfstudio_models", "--max-num-iterations", total - (done + 1)]
+        title += f", resuming from step {done + 1} of {total}"
+    took = _stage(title, cmd, log)
+    reached = last_checkpoint_step(run)
+    if reached is None or reached < total - 1:  # ns-train exits 0 when interrupted
+        raise NerfregError(f"training stopped at step {reached} of {total} (interrupted?); run the demo again to resume. "
+                           f"Log: {log}", exit_code=ExitCode.STAGE_FAILED)
+    return took
 
+
+def main(cfg: DemoConfig) -> int:
+    try:
+        return _main(cfg)
+    except KeyboardInterrupt:  # what is done stays: that is how the demo resumes
+        raise NerfregError("interrupted; run the same command again to resume", exit_code=ExitCode.INTERRUPTED) from None
+
+
+def _main(cfg: DemoConfig) -> int:
     out = cfg.out
     if cfg.restart and out.exists():
         shutil.rmtree(out)
@@ -84,18 +130,18 @@ def main(cfg: DemoConfig) -> int:
     for i, seq in enumerate(("seq1", "seq2")):
         run = runs / seq / "nerfreg-feature" / "demo"
         configs[seq] = run / "config.yml"
-        if not (run / "nerfstudio_models").exists() or not any((run / "nerfstudio_models").iterdir()):
-            timings[f"train_{seq}_s"] = _stage(
-                f"[{2 + i}/5] train nerfreg-feature on {seq} (preset {cfg.preset}; progress in {logs / (seq + '.log')})",
-                [_bin("ns-train"), "nerfreg-feature", "--data", case / seq, "--output-dir", runs, "--timestamp", "demo",
-                 "--vis", "tensorboard", *PRESETS[cfg.preset]], logs / f"train_{seq}.log")
-    if not (reg / "registration.json").exists():
+        took = _train(f"[{2 + i}/5] train nerfreg-feature on {seq} (preset {cfg.preset}; progress in {logs / f'train_{seq}.log'})",
+                      case / seq, runs, run, cfg.preset, logs / f"train_{seq}.log")
+        if took is not None:
+            timings[f"train_{seq}_s"] = took
+    if not (reg / "registration.json").exists() or any(k.startswith("train_") for k in timings):  # new runs: register again
         from nerfreg_ns.cli.register import DEFAULTS  # the demo runs nerfreg-register's own defaults, spelled out
 
         plugins = [a for kind in ("generator", "verifier", "refiner") for a in (f"--{kind}", DEFAULTS[kind])]
         timings["register_s"] = _stage(f"[4/5] register seq2 to seq1 ({' + '.join(plugins[1::2])})",
                                        [_bin("nerfreg-register"), "--seq1", configs["seq1"], "--seq2", configs["seq2"],
-                                        *plugins, "--out", reg, "--overwrite"], logs / "register.log")
+                                        *plugins, "--out", reg, "--overwrite"], logs / "register.log",
+                                       ok=(ExitCode.OK, ExitCode.NOT_CONFIDENT))  # not confident: the evaluation says more
     timings["eval_s"] = _stage("[5/5] score it against the truth (nerfreg-eval)",
                                [_bin("nerfreg-eval"), "--truth", case / "truth.json", "--registration", reg / "registration.json",
                                 "--recon", reg / "merged.ply", "--out", out / "eval.json"], logs / "eval.log")
@@ -112,7 +158,7 @@ def main(cfg: DemoConfig) -> int:
     previous = json.loads((out / "demo.json").read_text()).get("timings_s", {}) if (out / "demo.json").exists() else {}
     summary = {"preset": cfg.preset, "success": r["success"], "timings_s": {**previous, **timings}}  # a resumed demo keeps earlier stages' times
     (out / "demo.json").write_text(json.dumps(summary, indent=2))
-    return 0 if r["success"] else EXIT_WRONG
+    return ExitCode.OK if r["success"] else ExitCode.WRONG
 
 
 def entrypoint() -> None:
