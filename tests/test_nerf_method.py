@@ -193,6 +193,13 @@ def _broken_dataset(case: Path, tmp_path: Path, how: str) -> Path:
         tf["frames"][3]["transform_matrix"][0][3] = float("nan")
     elif how == "image list mismatch":
         (ds / tf["frames"][5]["file_path"]).unlink()
+    elif how == "masks that disagree":  # valid files, but no point lies inside every mask: found at set-up
+        from nerfreg_ns.data.images import read_mask, write_png
+
+        for f in tf["frames"]:
+            m = np.zeros_like(read_mask(ds / f["mask_path"]))
+            m[:3, :3] = True
+            write_png(ds / f["mask_path"], m)
     (ds / "transforms.json").write_text(json.dumps(tf))
     return ds
 
@@ -202,10 +209,13 @@ def _broken_dataset(case: Path, tmp_path: Path, how: str) -> Path:
     ("one image", "at least 2 are needed"),
     ("nan pose", "non-finite"),
     ("image list mismatch", "image listed but not found"),
+    ("masks that disagree", "the masks carve away everything"),
 ])
-def test_bad_datasets_fail_with_one_line(case, tmp_path, how, fragment):
+def test_bad_datasets_fail_with_one_line_and_leave_no_run(case, tmp_path, how, fragment):
     proc = ns_train(_broken_dataset(case, tmp_path, how), tmp_path / "out", 5)
     assert proc.returncode == 2, proc.stderr[-2000:]
     errors = [line for line in proc.stderr.splitlines() if "error:" in line]
     assert len(errors) == 1 and fragment in errors[0], proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
+    runs = [p for p in (tmp_path / "out").rglob("*") if p.is_file()] if (tmp_path / "out").exists() else []
+    assert not runs, f"a failed ns-train left {runs}"

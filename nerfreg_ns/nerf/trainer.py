@@ -1,0 +1,54 @@
+"""The nerfreg-feature trainer: nerfstudio's, except that a bad dataset leaves nothing behind.
+
+`ns-train` writes the run folder and its config.yml before the dataparser reads the data, so a
+dataset that fails there would leave a run folder that looks like a run. The config checks the
+dataset before anything is written, and the trainer removes a folder this run created if its
+set-up fails (e.g. masks that carve the visual hull away).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Type
+
+from nerfstudio.engine.trainer import Trainer, TrainerConfig
+
+from nerfreg_ns.data.nerfstudio_io import read_nerfstudio_dataset
+from nerfreg_ns.errors import NerfregError
+
+_CREATED_ATTR = "_nerfreg_created_dir"  # set after config.yml is written, so it is not saved in it
+
+
+class NerfregTrainer(Trainer):
+    config: "NerfregTrainerConfig"
+
+    def setup(self, test_mode: Literal["test", "val", "inference"] = "val") -> None:
+        try:
+            super().setup(test_mode)
+        except BaseException:
+            created = getattr(self.config, _CREATED_ATTR, None)
+            if created is not None:
+                shutil.rmtree(created, ignore_errors=True)
+            raise
+
+
+@dataclass
+class NerfregTrainerConfig(TrainerConfig):
+    """nerfstudio's trainer configuration, with the dataset checked before the run folder is made."""
+
+    _target: Type = field(default_factory=lambda: NerfregTrainer)
+
+    def save_config(self) -> None:
+        data = self.pipeline.datamanager.data or self.data
+        try:
+            read_nerfstudio_dataset(data, check_masks=True, min_frames=2)
+        except NerfregError as e:  # ns-train is not ours: one line, no traceback, nothing written
+            print(f"nerfreg-feature: error: {e}", file=sys.stderr)
+            raise SystemExit(e.exit_code) from None
+        base = Path(self.get_base_dir()).absolute()
+        missing = [p for p in (base, *base.parents) if not p.exists()]
+        super().save_config()
+        object.__setattr__(self, _CREATED_ATTR, missing[-1] if missing else None)  # the top folder this run made
