@@ -5,8 +5,7 @@ itself: its surface error (mean distance of moved surface samples to the surface
 fraction of the diameter. Candidates: turns by 360/k about the principal axes, k = 2..8, and
 half turns about directions spread over a hemisphere, each polished by ICP on the samples. Why:
 a near-symmetry's axis need not pass through the samples' centroid nor lie on a principal axis
-(T-LESS obj_23: 12 degrees off the nearest one; obj_08: a half turn within 0.1% of d that no
-principal axis finds).
+(some T-LESS parts have half turns that no principal axis finds).
 """
 
 from __future__ import annotations

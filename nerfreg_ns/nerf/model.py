@@ -61,8 +61,8 @@ class NerfregModelConfig(ModelConfig):
     shading: Literal["view", "camera-normal"] = "view"
     """Colour conditioning: `view` reads the view direction (spherical harmonics); `camera-normal`
     reads the field's own normal in the camera's frame, as lights fixed to the camera shade a
-    texture-less part, so the shading constrains the geometry (an option: measured better on a cup,
-    worse on obj_05, benchmarks/README.md)."""
+    texture-less part, so the shading constrains the geometry (an option: better on some shapes,
+    worse on others, benchmarks/README.md)."""
     enable_collider: bool = False
     eval_num_rays_per_chunk: int = 1 << 14
 

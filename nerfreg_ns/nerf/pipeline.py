@@ -34,8 +34,7 @@ class NerfregPipelineConfig(VanillaPipelineConfig):
     """Steps of phase 1 (field); the remaining steps of the run train keys and queries."""
     query_size: int = 48
     """Side of the square object crops the query encoder sees. About the object's size in pixels
-    at 128x128: larger crops cost time per step that more steps use better (measured: 48 px for
-    3200 steps beat 96 px for 1200 steps, 15% vs 9% held-out, in the same wall time)."""
+    at 128x128: larger crops cost time per step that more steps use better (benchmarks/README.md)."""
     query_rotations: int = 8
     """Test-time turns of a query crop whose roll is unknown (even angles; the turn whose matches
     give the most PnP inliers wins, see `embedding.match`). Training crops turn only by
@@ -54,9 +53,8 @@ class NerfregPipelineConfig(VanillaPipelineConfig):
     configured value down to this fraction of it at the run's last step."""
     extra_views: int = 30
     """Extra phase-2 views rendered by the field from below the training cameras (see
-    `novel_views`); they teach the query encoder outlines the sequence never filmed (measured on
-    obj_05, 3200 steps, one field: keys on lower views at -10..-30 degrees 1.6% -> 23%, held-out
-    upper 39% -> 35%; benchmarks/README.md)."""
+    `novel_views`); they teach the query encoder outlines the sequence never filmed, which is
+    where the other sequence's images come from (benchmarks/README.md)."""
     extra_elevation: Tuple[float, float] = (-35.0, 5.0)
     """Elevation band of the extra views, degrees above the plane through the object centre
     normal to the cameras' mean direction."""
