@@ -28,7 +28,7 @@ def read_registration(path: Path, truth: Truth) -> np.ndarray:
     if case_id is not None and str(case_id) != truth.case_id:
         raise NerfregError(f"{truth.path} is the truth of another case (case_id {truth.case_id}, registration has {case_id})")
     obj = data.get("object") or {}
-    if "name" in obj and obj["name"] != truth.object_name:
+    if obj.get("name") is not None and obj["name"] != truth.object_name:
         raise NerfregError(f"{truth.path} is the truth of another object ('{truth.object_name}', registration is of '{obj['name']}')")
     if "diameter" in obj and abs(float(obj["diameter"]) / truth.diameter - 1) > DIAMETER_MISMATCH:
         raise NerfregError(

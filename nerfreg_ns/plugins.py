@@ -9,7 +9,9 @@ is not a plugin entry is recorded by name in `Registry.broken`, and the others k
 from __future__ import annotations
 
 import importlib
+import keyword
 import os
+import re
 from importlib.metadata import entry_points
 from typing import Any, Callable, Iterable
 
@@ -29,6 +31,8 @@ BUILTIN_PLUGINS = (
     "nerfreg_ns.default_plugins.verifiers",
     "nerfreg_ns.default_plugins.refiners",
 )
+NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
+"""A plugin's name: it becomes a flag group (`--NAME.OPTION`) and a YAML key."""
 HOOKS: dict[Kind, str] = {
     "generator": "nerfreg_register_generators",
     "verifier": "nerfreg_register_verifiers",
@@ -65,8 +69,9 @@ class _Registrar:
         self._kind, self._plugin, self._staged = kind, plugin, staged
 
     def __call__(self, name: str, config_class: type, factory: Callable[[Any], Any]) -> None:
-        if not isinstance(name, str) or not name:
-            raise NerfregError(f"registers a {self._kind} whose name is not a non-empty string: {name!r}")
+        if not isinstance(name, str) or not NAME.fullmatch(name) or keyword.iskeyword(name.replace("-", "_")):
+            raise NerfregError(f"registers a {self._kind} named {name!r}: names are lower-case words joined by hyphens "
+                               "(they become command-line flags)")
         self._staged.append(Entry(self._kind, name, config_class, factory, self._plugin))
 
 

@@ -4,7 +4,7 @@ protocols of generators, verifiers and refiners, and the registry that builds th
 The engine's guarantees to a plugin: everything is in the sequences' own frames and units (a
 `Hypothesis` is a T_seq1_seq2 (4, 4) mapping sequence-2 points into sequence 1); cameras are
 OpenCV (x right, y down, z forward) camera-to-world; intrinsics put pixel (u, v)'s centre at the
-integer coordinates (u, v), so a point projecting to uv lies in `mask[round(v), round(u)]`
+integer coordinates (u, v), so a point projecting to uv lies in pixel `pixel_index(uv)` (floor(uv + 0.5))
 (`nerfreg_ns.geometry.cameras` converts nerfstudio's half-pixel convention on reading).
 """
 
@@ -18,6 +18,7 @@ from typing import Any, Callable, Literal, Mapping, Optional, Protocol, TypeVar,
 import numpy as np
 
 from nerfreg_ns.errors import NerfregError
+from nerfreg_ns.geometry.points import robust_extent
 
 Kind = Literal["generator", "verifier", "refiner"]
 KINDS: tuple[Kind, ...] = ("generator", "verifier", "refiner")
@@ -96,12 +97,8 @@ class SequenceData:
 
     @property
     def extent(self) -> float:
-        """Diagonal of the box holding the 1st to 99th percentile of the points: a size that a
-        few floaters do not move."""
-        if len(self.points) == 0:
-            return 0.0
-        lo, hi = np.percentile(self.points, [1, 99], axis=0)
-        return float(np.linalg.norm(hi - lo))
+        """The points' size that a few floaters do not move (`geometry.points.robust_extent`)."""
+        return robust_extent(self.points)
 
 
 @dataclass

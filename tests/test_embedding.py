@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import pytest
 import torch
@@ -162,15 +161,12 @@ def test_tiny_embedding_learns_correspondences():
     # Geometric augmentation on; photometric mild because colour is this object's only cue.
     aug = AugmentConfig(brightness=(1.0, 1.0), contrast=(1.0, 1.0), blur_prob=0.0, noise_std=0.01)
     g = torch.Generator().manual_seed(0)
-    start = time.perf_counter()
     for _ in range(150):
         out = embedding_step(query, keys, src, aug, generator=g)
         loss = sum(v for name, v in out.items() if "infonce" in name or "mask_bce" in name)
         opt.zero_grad()
         loss.backward()
         opt.step()
-    elapsed = time.perf_counter() - start
-    assert elapsed < 30.0, f"150 tiny steps took {elapsed:.1f} s"
 
     with torch.no_grad():
         fg = src.masks[:, 0].bool()

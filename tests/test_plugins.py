@@ -101,6 +101,24 @@ def test_a_plugin_failing_half_way_registers_nothing():
     assert "half-way-generator" not in reg.entries["generator"]
 
 
+class BadName:
+    """Registers a name that cannot be a command-line flag group."""
+
+    __name__ = "bad-name"
+
+    @hookimpl
+    def nerfreg_register_refiners(self, register):
+        register("point.icp", _NoOptions, lambda cfg: None)
+
+
+def test_a_name_that_cannot_be_a_flag_marks_only_that_plugin_broken():
+    from nerfreg_ns.cli.register import command
+
+    reg = load_registry([BadName()], autoload=False)
+    assert "lower-case words joined by hyphens" in reg.broken["bad-name"]
+    assert command(reg, ["--icp.iterations", "3"]).options.icp.iterations == 3  # the command still works
+
+
 def test_the_register_callback_cannot_change_the_kind():
     reg = load_registry([ReKind()], autoload=False)
     assert "_kind" in reg.broken["re-kind"]
@@ -216,10 +234,11 @@ def test_plugin_options_from_the_config_file_and_the_command_line(tmp_path):
                         "--chamfer.truncate-frac", "0.05"]).options
     assert (cfg.verifier, cfg.icp.iterations, cfg.chamfer.truncate_frac) == ("chamfer", 7, 0.05)
     own = tmp_path / "own.yaml"
-    own.write_text("verifier: silhouette\noptions:\n  icp: {iterations: 9, voxel_fracs: [0.03]}\n")
+    own.write_text("verifier: silhouette\noptions:\n  icp: {iterations: 9, voxel_fracs: [0.03]}\n  silhouette_search: {keep: 3}\n")
     for args in (["--config", str(own)], [f"--config={own}"]):  # both spellings a shell user types
         mine = command(reg, args).options
         assert (mine.verifier, mine.icp.iterations, mine.icp.voxel_fracs) == ("silhouette", 9, (0.03,)), args
+        assert mine.silhouette_search.keep == 3  # a name spelt with underscores, as the field is
     assert command(reg, [f"--config={own}", "--icp.iterations", "4"]).options.icp.iterations == 4  # the flag wins
     bad = tmp_path / "bad.yaml"
     bad.write_text("options:\n  no-such-plugin: {a: 1}\n")

@@ -55,7 +55,7 @@ def test_registration_is_right_or_says_it_is_not_confident(registered, case, tmp
 def test_bop_labels_put_the_model_on_the_masks(registered):
     from nerfreg_ns.data.bop_io import read_bop_scene
     from nerfreg_ns.data.images import read_mask
-    from nerfreg_ns.geometry.cameras import project
+    from nerfreg_ns.geometry.cameras import in_image, pixel_index, project
     from nerfreg_ns.data.mesh import load_mesh
 
     out, _ = registered
@@ -67,8 +67,8 @@ def test_bop_labels_put_the_model_on_the_masks(registered):
             gt = im.gts[0]
             uv, _ = project(im.K, gt.T_camcv_obj, verts)
             mask = read_mask(gt.mask_path)
-            ok = (uv[:, 0] >= 0) & (uv[:, 0] < mask.shape[1]) & (uv[:, 1] >= 0) & (uv[:, 1] < mask.shape[0])
-            inside.append(mask[uv[ok, 1].astype(int), uv[ok, 0].astype(int)].mean())
+            ij = pixel_index(uv[in_image(uv, mask.shape[1], mask.shape[0])])
+            inside.append(mask[ij[:, 1], ij[:, 0]].mean())
         assert np.mean(inside) > 0.8, (scene, inside)
 
 

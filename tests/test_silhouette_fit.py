@@ -35,7 +35,7 @@ def _sequence(T_seq_obj: np.ndarray, views: int = 10, size: int = 96) -> Sequenc
         x = dense @ T_cam_obj[:3, :3].T + T_cam_obj[:3, 3]
         uv = (x[:, :2] / x[:, 2:]) * F + size / 2
         m = np.zeros((size, size), np.uint8)
-        cv2.fillConvexPoly(m, cv2.convexHull(uv.astype(np.float32)).astype(np.int32), 1)  # an ellipsoid's silhouette is convex
+        cv2.fillConvexPoly(m, np.rint(cv2.convexHull(uv.astype(np.float32))).astype(np.int32), 1)  # K is OpenCV's: nearest pixel  # an ellipsoid's silhouette is convex
         masks.append(m.astype(bool))
         poses.append(T_seq_obj @ T_obj_cam)
     pts = _ellipsoid_points(3000, 2) @ T_seq_obj[:3, :3].T + T_seq_obj[:3, 3]

@@ -11,7 +11,7 @@ from nerfreg_ns.data.images import read_mask
 from nerfreg_ns.data.mesh import load_mesh
 from nerfreg_ns.data.nerfstudio_io import read_nerfstudio_dataset
 from nerfreg_ns.data.truth import read_truth
-from nerfreg_ns.geometry.cameras import c2w_opencv_from_bop_w2c, c2w_opengl_to_opencv, project
+from nerfreg_ns.geometry.cameras import c2w_opencv_from_bop_w2c, c2w_opengl_to_opencv, in_image, pixel_index, project
 from nerfreg_ns.geometry.transforms import apply, invert, make_T
 
 
@@ -44,9 +44,9 @@ def test_vertex_projects_to_same_pixel_through_nerfstudio_and_bop(tiny_case, seq
         # the projected model lands on the mask: the rendered pixels agree with both files
         # (vertices on the silhouette may fall just off a pixel-centre-sampled mask: allow 1 px)
         mask = cv2.dilate(read_mask(frame.mask_path).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-        inside = (uv_ns[:, 0] >= 0) & (uv_ns[:, 0] < frame.width) & (uv_ns[:, 1] >= 0) & (uv_ns[:, 1] < frame.height)
-        assert inside.all(), "the object must be fully inside the image"
-        hits = mask[uv_ns[:, 1].astype(int), uv_ns[:, 0].astype(int)]
+        assert in_image(uv_ns, frame.width, frame.height).all(), "the object must be fully inside the image"
+        ij = pixel_index(uv_ns)
+        hits = mask[ij[:, 1], ij[:, 0]]
         assert hits.all()
 
 

@@ -120,6 +120,13 @@ def _main(cfg: DemoConfig) -> int:
         shutil.rmtree(out)
     logs = out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    chosen = {"preset": cfg.preset, "views": cfg.views, "size": cfg.size}
+    record = out / "demo_options.json"
+    if record.exists() and json.loads(record.read_text()) != chosen:  # resuming with other options would mix runs
+        was = json.loads(record.read_text())
+        raise NerfregError(f"{out} holds a demo made with --preset {was.get('preset')} --views {was.get('views')} "
+                           f"--size {was.get('size')}: give the same options to resume, or --restart")
+    record.write_text(json.dumps(chosen))
     case, runs, reg = out / "case", out / "runs", out / "register"
     timings: dict[str, float] = {}
     if not (case / "truth.json").exists():

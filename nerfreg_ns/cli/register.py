@@ -118,12 +118,13 @@ def _apply_config_file(cls: type, groups: dict[tuple[Kind, str], str], path: Pat
     values = {k: data[k] for k in ("generator", "verifier", "refiner") if k in data}
     by_label = {label(attr): attr for attr in groups.values()}
     for name, opts in (data.get("options") or {}).items():
-        if name not in by_label:
-            kinds = [f"{label(a)}" for (kind, n), a in groups.items() if n == name]
-            hint = f"'{name}' is a plugin of several kinds: write {' or '.join(kinds)}" if kinds else \
+        key = label(str(name))  # `silhouette_search` and `silhouette-search` alike
+        if key not in by_label:
+            kinds = [label(a) for (kind, n), a in groups.items() if n == key]
+            hint = f"'{name}' is a plugin of several kinds: write {' or '.join(kinds)}" if len(kinds) > 1 else \
                 f"options for unknown plugin '{name}' (known: {', '.join(sorted(by_label))})"
             raise NerfregError(f"{path}: {hint}")
-        attr = by_label[name]
+        attr = by_label[key]
         try:
             values[attr] = dataclasses.replace(getattr(base, attr), **{k: tuple(v) if isinstance(v, list) else v
                                                                        for k, v in (opts or {}).items()})

@@ -8,6 +8,7 @@ import numpy as np
 import trimesh
 
 from nerfreg_ns.errors import NerfregError
+from nerfreg_ns.geometry.points import random_subset
 
 MESH_SUFFIXES = (".stl", ".ply", ".obj", ".off", ".glb")
 
@@ -38,8 +39,7 @@ def diameter(mesh: trimesh.Trimesh) -> float:
         pts = np.asarray(mesh.convex_hull.vertices)
     except Exception:  # flat meshes have no 3D hull
         pts = np.asarray(mesh.vertices)
-    if len(pts) > 4000:
-        pts = pts[np.random.default_rng(0).choice(len(pts), 4000, replace=False)]
+    pts = random_subset(pts, 4000)
     d = np.sqrt(((pts[:, None, :] - pts[None, :, :]) ** 2).sum(-1))
     return float(d.max())
 

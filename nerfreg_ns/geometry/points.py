@@ -12,6 +12,15 @@ def random_subset(points: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     return points[np.random.default_rng(seed).choice(len(points), n, replace=False)]
 
 
+def robust_extent(points: np.ndarray) -> float:
+    """Diagonal of the box holding the 1st to 99th percentile of points (N, 3) along each axis:
+    a size that a few floaters do not move (0 for no points)."""
+    if len(points) == 0:
+        return 0.0
+    lo, hi = np.percentile(points, [1, 99], axis=0)
+    return float(np.linalg.norm(hi - lo))
+
+
 def evenly_spaced(count: int, n: int) -> np.ndarray:
     """At most `n` distinct indices (int, increasing) spread evenly over range(count), first and last included."""
     if count <= 0 or n <= 0:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import Literal, Optional, Type
+from typing import Literal, NoReturn, Optional, Type
 
 import numpy as np
 import torch
@@ -18,7 +18,7 @@ from nerfstudio.data.scene_box import SceneBox
 
 from nerfreg_ns.data.images import read_image, read_mask
 from nerfreg_ns.data.nerfstudio_io import read_nerfstudio_dataset
-from nerfreg_ns.errors import NerfregError
+from nerfreg_ns.errors import ExitCode, NerfregError
 from nerfreg_ns.nerf.hull import visual_hull
 
 
@@ -39,15 +39,20 @@ class NerfregDataParserConfig(NerfstudioDataParserConfig):
     """Masks are grown by this much before carving, to forgive pose noise (raise it for noisy poses)."""
 
 
+def fail(message: str, exit_code: ExitCode = ExitCode.USAGE) -> NoReturn:
+    """Ends `ns-train` (not our command: no run_cli) with one line and an exit code, no traceback."""
+    print(f"nerfreg-feature: error: {message}", file=sys.stderr)
+    raise SystemExit(exit_code)
+
+
 class NerfregDataParser(Nerfstudio):
     config: NerfregDataParserConfig
 
     def _generate_dataparser_outputs(self, split: str = "train"):
         try:
             read_nerfstudio_dataset(self.config.data, check_masks=True, min_frames=2)
-        except NerfregError as e:  # ns-train is not ours: print one line and exit without a traceback
-            print(f"nerfreg-feature: error: {e}", file=sys.stderr)
-            raise SystemExit(e.exit_code) from None
+        except NerfregError as e:
+            fail(str(e), e.exit_code)
         out = super()._generate_dataparser_outputs(split)
         fg_files = out.mask_filenames
         out.mask_filenames = None  # nerfstudio would only sample inside them; nerfreg supervises with them
@@ -75,5 +80,4 @@ class NerfregDataParser(Nerfstudio):
         try:
             return visual_hull(cams.camera_to_worlds, K, masks, self.config.hull_res)
         except ValueError as e:
-            print(f"nerfreg-feature: error: {self.config.data}: {e}", file=sys.stderr)
-            raise SystemExit(2) from None
+            fail(f"{self.config.data}: {e}")

@@ -9,7 +9,6 @@ set-up fails (e.g. masks that carve the visual hull away).
 from __future__ import annotations
 
 import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Type
@@ -18,6 +17,7 @@ from nerfstudio.engine.trainer import Trainer, TrainerConfig
 
 from nerfreg_ns.data.nerfstudio_io import read_nerfstudio_dataset
 from nerfreg_ns.errors import NerfregError
+from nerfreg_ns.nerf.dataparser import fail
 
 _CREATED_ATTR = "_nerfreg_created_dir"  # set after config.yml is written, so it is not saved in it
 
@@ -42,12 +42,13 @@ class NerfregTrainerConfig(TrainerConfig):
     _target: Type = field(default_factory=lambda: NerfregTrainer)
 
     def save_config(self) -> None:
-        data = self.pipeline.datamanager.data or self.data
+        data = self.pipeline.datamanager.data or self.data or getattr(self.pipeline.datamanager.dataparser, "data", None)
+        if data is None:
+            fail("no dataset: give --data DATASET_FOLDER")
         try:
             read_nerfstudio_dataset(data, check_masks=True, min_frames=2)
-        except NerfregError as e:  # ns-train is not ours: one line, no traceback, nothing written
-            print(f"nerfreg-feature: error: {e}", file=sys.stderr)
-            raise SystemExit(e.exit_code) from None
+        except NerfregError as e:
+            fail(str(e), e.exit_code)
         base = Path(self.get_base_dir()).absolute()
         missing = [p for p in (base, *base.parents) if not p.exists()]
         super().save_config()

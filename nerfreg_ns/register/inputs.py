@@ -10,7 +10,7 @@ import numpy as np
 from nerfreg_ns.data.nerfstudio_io import load_foreground, read_nerfstudio_dataset
 from nerfreg_ns.errors import NerfregError
 from nerfreg_ns.geometry.cameras import c2w_opengl_to_opencv
-from nerfreg_ns.geometry.points import to_o3d
+from nerfreg_ns.geometry.points import robust_extent, to_o3d
 from nerfreg_ns.geometry.units import check_unit
 from nerfreg_ns.registry import SequenceData
 
@@ -27,11 +27,11 @@ def load_sequence(config_path: Path, name: str) -> SequenceData:
     keep = _inliers(surface.points)
     ds = read_nerfstudio_dataset(Path(pipeline.datamanager.config.data))
     meta = ds.meta or {}
-    seq = SequenceData(
+    return SequenceData(
         name=name,
         points=surface.points[keep],
         normals=surface.normals[keep],
-        diameter=1.0,  # replaced below, once the points give the extent
+        diameter=float(meta.get("diameter") or robust_extent(surface.points[keep])),
         masks=[load_foreground(f) for f in ds.frames],
         Ks=[f.K for f in ds.frames],
         T_world_camcv=[c2w_opengl_to_opencv(f.T_world_camgl) for f in ds.frames],
@@ -44,8 +44,6 @@ def load_sequence(config_path: Path, name: str) -> SequenceData:
         source=str(config_path),
         features=EncoderFeatures(pipeline.model.query_encoder, pipeline.config.query_size, query_rotations(pipeline)),
     )
-    seq.diameter = float(meta.get("diameter") or seq.extent)
-    return seq
 
 
 def _unit(meta: dict, root: Path) -> Optional[str]:

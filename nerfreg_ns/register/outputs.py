@@ -41,7 +41,10 @@ def versions() -> dict[str, str]:
 def resolve_unit(seq1: SequenceData, seq2: SequenceData, given: str | None) -> str | None:
     """The length unit of both sequences: what their datasets say, or `given` (the command's
     --unit) where they say nothing; a contradiction is an error. None when nobody says."""
-    said = seq1.unit or seq2.unit
+    units = {u for u in (seq1.unit, seq2.unit) if u}
+    if len(units) > 1:
+        raise NerfregError(f"the runs are in different units: {seq1.unit} and {seq2.unit}")
+    said = units.pop() if units else None
     check_unit(given)
     if said and given and given != said:
         raise NerfregError(f"the runs' datasets say their unit is {said}, but --unit says {given}; leave --unit out")
