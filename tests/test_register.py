@@ -279,10 +279,12 @@ def test_combined_prefers_the_flipped_over_capture_to_its_upside_down_twin():
     side = np.stack([np.cos(a), np.sin(a), z], 1)  # cylinder wall, radius 1, height 2
     cams = {name: camera_poses(12, el, 6.0, rng) for name, el in (("seq1", (20, 70)), ("seq2", (-70, -20)))}
     T_seq2_obj = make_T(axis_angle_to_R([0.3, -1, 0.5], 1.1), [1.0, 2.0, -0.5])  # seq2's own frame
-    seq1 = SequenceData("seq1", side[side[:, 2] > -0.3], side[side[:, 2] > -0.3], 2.8, T_world_camcv=cams["seq1"])
+    full = [np.ones((64, 64), bool)] * 12  # masks that hold everything: the silhouette term cannot decide
+    K = [np.array([[20.0, 0, 31.5], [0, 20.0, 31.5], [0, 0, 1]])] * 12
+    seq1 = SequenceData("seq1", side[side[:, 2] > -0.3], side[side[:, 2] > -0.3], 2.8, full, K, cams["seq1"])
     lower = side[side[:, 2] < 0.3]
-    seq2 = SequenceData("seq2", apply(T_seq2_obj, lower), apply(T_seq2_obj, lower), 2.8,
-                        T_world_camcv=[T_seq2_obj @ T for T in cams["seq2"]])
+    seq2 = SequenceData("seq2", apply(T_seq2_obj, lower), apply(T_seq2_obj, lower), 2.8, full, K,
+                        [T_seq2_obj @ T for T in cams["seq2"]])
     T_true = np.linalg.inv(T_seq2_obj)
     T_flip = make_T(axis_angle_to_R([1, 0, 0], np.pi), [0, 0, 0]) @ T_true  # the upside-down twin
     assert opposition(seq1, seq2, T_true) > 0.95 and opposition(seq1, seq2, T_flip) < 0.05
