@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from nerfreg_ns.data.procedural import make_default_part
+from nerfreg_ns.data.capture import CaptureOptions
 from nerfreg_ns.data.synth import SynthOptions, make_case
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -26,7 +27,7 @@ def tiny_case(tmp_path_factory) -> Path:
     """The embedded default part: 8 views per side, 64x64, some principal-point jitter."""
     out = tmp_path_factory.mktemp("tiny") / "case"
     out.mkdir()
-    make_case(make_default_part(), "nerfreg_part", "mm", SynthOptions(views=8, width=64, height=64, seed=3, principal_jitter=2.0), out)
+    make_case(make_default_part(), "nerfreg_part", "mm", SynthOptions(views=8, width=64, height=64, seed=3, capture=CaptureOptions(principal_jitter=2.0)), out)
     return out
 
 

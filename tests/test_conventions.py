@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from nerfreg_ns.data.capture import CaptureOptions
 from nerfreg_ns.data.mesh import load_mesh
 from nerfreg_ns.data.procedural import make_default_part
 from nerfreg_ns.data.synth import SynthOptions, make_case
@@ -22,7 +23,7 @@ def cm_case(tmp_path_factory):
     mesh.apply_scale(0.1)
     out = tmp_path_factory.mktemp("conv") / "case"
     out.mkdir()
-    make_case(mesh, "part_cm", "cm", SynthOptions(views=4, width=80, height=48, seed=2, principal_jitter=6.0), out)
+    make_case(mesh, "part_cm", "cm", SynthOptions(views=4, width=80, height=48, seed=2, capture=CaptureOptions(principal_jitter=6.0)), out)
     return out
 
 

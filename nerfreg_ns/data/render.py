@@ -41,8 +41,12 @@ class Renderer:
             o3d.core.Tensor(np.asarray(mesh.faces, np.uint32)),
         )
 
-    def render(self, K: np.ndarray, T_obj_camcv: np.ndarray, width: int, height: int) -> View:
-        """Renders the mesh through intrinsics K (3, 3) from camera-to-object T_obj_camcv (4, 4)."""
+    def render(self, K: np.ndarray, T_obj_camcv: np.ndarray, width: int, height: int,
+               key_obj: np.ndarray | None = None, specular: float = 0.0, shininess: float = 40.0) -> View:
+        """Renders the mesh through intrinsics K (3, 3) from camera-to-object T_obj_camcv (4, 4).
+
+        The key light is fixed to the camera unless `key_obj` (3,) gives its direction in the
+        object frame (a light fixed in the room); `specular` adds Blinn-Phong highlights."""
         u, v = pixel_grid(width, height)
         pix = np.stack([u, v, np.ones_like(u)], -1).reshape(-1, 3)
         dirs_cam = pix @ np.linalg.inv(K).T  # z == 1: the ray parameter is the depth
@@ -57,10 +61,18 @@ class Renderer:
         view_dir = -dirs / np.linalg.norm(dirs, axis=1, keepdims=True)
         n = normals * np.sign((normals * view_dir).sum(1, keepdims=True) + 1e-12)  # face the camera
         # direction from the surface towards a light up and to the right of the camera
-        key = R @ np.array([0.4, -0.7, -0.6])
-        key = key / np.linalg.norm(key)
-        shade = 0.12 + 0.58 * np.clip((n * view_dir).sum(1), 0, 1) + 0.30 * np.clip(n @ key, 0, 1)
-        rgb = np.clip(shade[:, None] * ALBEDO[None, :], 0, 1)
+        if key_obj is None:
+            key = R @ np.array([0.4, -0.7, -0.6])
+            shade = 0.12 + 0.58 * np.clip((n * view_dir).sum(1), 0, 1) + 0.30 * np.clip(n @ (key / np.linalg.norm(key)), 0, 1)
+        else:  # a room: ambient, a little camera fill, mostly the fixed key light
+            key = np.asarray(key_obj, float) / np.linalg.norm(key_obj)
+            shade = 0.15 + 0.20 * np.clip((n * view_dir).sum(1), 0, 1) + 0.65 * np.clip(n @ key, 0, 1)
+        rgb = shade[:, None] * ALBEDO[None, :]
+        if specular > 0:
+            half = view_dir + (key / np.linalg.norm(key))[None]
+            half /= np.linalg.norm(half, axis=1, keepdims=True).clip(1e-9)
+            rgb = rgb + specular * np.clip((n * half).sum(1), 0, 1)[:, None] ** shininess
+        rgb = np.clip(rgb, 0, 1)
         rgb[~mask] = 0.0
         depth[~mask] = 0.0
         n[~mask] = 0.0

@@ -9,13 +9,14 @@ carry noise; images are always rendered from the true poses.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import trimesh
 from rich.progress import Progress
 
+from nerfreg_ns.data.capture import CaptureOptions, background, gross_error, ragged_mask, room_light
 from nerfreg_ns.data.bop_io import model_filename, write_bop_models, write_bop_scene
 from nerfreg_ns.data.images import encode_png, write_png
 from nerfreg_ns.data.mesh import diameter as mesh_diameter
@@ -51,10 +52,8 @@ class SynthOptions:
     elevation1: tuple[float, float] = (10.0, 80.0)
     elevation2: tuple[float, float] = (-80.0, -10.0)
     seed: int = 0
-    rot_noise_deg: float = 0.0
-    trans_noise: float = 0.0  # fraction of the diameter
-    principal_jitter: float = 0.0  # pixels, per image
     obj_id: int = 1
+    capture: CaptureOptions = field(default_factory=CaptureOptions)
 
 
 def make_case(mesh: trimesh.Trimesh, name: str, unit: str, opts: SynthOptions, out: Path) -> dict:
@@ -72,12 +71,17 @@ def make_case(mesh: trimesh.Trimesh, name: str, unit: str, opts: SynthOptions, o
     mesh = mesh.copy()
     mesh.apply_translation(-mesh.bounds.mean(axis=0))
 
+    cap = opts.capture
     f = 1.2 * max(opts.width, opts.height)  # about 45 degrees field of view
-    distance = f * (0.5 * diameter) / (0.38 * min(opts.width, opts.height))
+    lo_fill, hi_fill = sorted(cap.fill)
+    if not 0.05 <= lo_fill <= hi_fill <= 1.5:
+        raise NerfregError(f"fill must lie between 0.05 and 1.5 of the image (got {cap.fill})")
 
     theta = rng.uniform(0, 2 * np.pi)
     T_seq1_obj = make_T(axis_angle_to_R([0, 0, 1], theta), rng.uniform(-0.5, 0.5, 3) * diameter)
     T_seq2_obj = make_T(random_rotation(rng), rng.uniform(-0.5, 0.5, 3) * diameter)
+    # corruptions draw from their own stream: a clean case stays the same case with them off
+    rng_cap = np.random.default_rng([opts.seed, 1])
 
     renderer = Renderer(mesh)
     specs = [
@@ -86,23 +90,37 @@ def make_case(mesh: trimesh.Trimesh, name: str, unit: str, opts: SynthOptions, o
     ]
     case_id = uuid.UUID(int=int(rng.integers(0, 2**63)) << 64 | int(rng.integers(0, 2**63))).hex
     meta_common = {"unit": unit, "object": name, "diameter": diameter, "case_id": case_id}
-    previews = []
+    previews, bad = [], {}
     with Progress(transient=True) as progress:
         for spec, T_seq_obj in specs:
             task = progress.add_task(f"rendering {spec.name}", total=opts.views)
-            rgbs, masks, Ks, T_recorded, T_true_obj_cam = [], [], [], [], []
-            for T_obj_cam in camera_poses(opts.views, spec.elevation_deg, distance, rng):
-                jitter = rng.uniform(-1, 1, 2) * opts.principal_jitter
+            fills = rng_cap.uniform(lo_fill, hi_fill, opts.views) if hi_fill > lo_fill else lo_fill
+            distance = f * (0.5 * diameter) / (0.5 * np.asarray(fills) * min(opts.width, opts.height))
+            key_obj = room_light(np.mean(spec.elevation_deg), rng_cap) if cap.lighting == "room" else None
+            n_bad = int(round(cap.bad_frames * opts.views))
+            bad_idx = set(rng_cap.choice(opts.views, n_bad, replace=False).tolist()) if n_bad else set()
+            poses = camera_poses(opts.views, spec.elevation_deg, distance, rng, roll_deg=cap.roll_deg,
+                                 target_jitter=cap.lookat_jitter * diameter, uneven=cap.uneven)
+            rgbs, masks, Ks, T_recorded, T_true_obj_cam, bad[spec.name] = [], [], [], [], [], []
+            for i, T_obj_cam in enumerate(poses):
+                jitter = rng.uniform(-1, 1, 2) * cap.principal_jitter
                 K = centred_K(f, opts.width, opts.height, (jitter[0], jitter[1]))
-                view = renderer.render(K, T_obj_cam, opts.width, opts.height)
+                view = renderer.render(K, T_obj_cam, opts.width, opts.height, key_obj=key_obj, specular=cap.specular)
                 if not view.mask.any():
                     raise NerfregError(f"{spec.name}: the object is not visible in a view (empty mask); is the mesh degenerate?")
                 noise = make_T(
-                    random_small_rotation(rng, opts.rot_noise_deg),
-                    rng.normal(size=3) * opts.trans_noise * diameter / np.sqrt(3),
+                    random_small_rotation(rng, cap.rot_noise_deg),
+                    rng.normal(size=3) * cap.trans_noise * diameter / np.sqrt(3),
                 )
-                rgbs.append(view.rgb)
-                masks.append(view.mask)
+                rgb, mask = view.rgb, ragged_mask(view.mask, cap.mask_error_px, rng_cap)
+                if i in bad_idx:
+                    mask, kind = gross_error(mask, rng_cap)
+                    bad[spec.name].append({"frame": i, "error": kind})
+                if cap.background == "noisy":
+                    bg = (background(opts.height, opts.width, rng_cap) * 255 + 0.5).astype(np.uint8)
+                    rgb = np.where(view.mask[..., None], rgb, bg)
+                rgbs.append(rgb)
+                masks.append(mask)
                 Ks.append(K)
                 T_true_obj_cam.append(T_obj_cam)
                 T_recorded.append(T_seq_obj @ T_obj_cam @ noise)
@@ -127,7 +145,7 @@ def make_case(mesh: trimesh.Trimesh, name: str, unit: str, opts: SynthOptions, o
     truth = truth_dict(
         case_id, name, diameter, unit, "model.ply", T_seq1_obj, T_seq2_obj,
         extra={"sequences": {"seq1": "seq1", "seq2": "seq2"}, "bop_model": f"bop/models/{model_filename(opts.obj_id)}",
-               "synth": {**opts.__dict__, "distance": distance}},
+               "synth": asdict(opts), "bad_frames": bad},
     )
     write_json_atomic(out / "truth.json", truth)
     write_png(out / "preview.png", preview_grid(previews, ["seq1 (upper)", "seq2 (lower)"]))

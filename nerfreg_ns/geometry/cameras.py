@@ -118,17 +118,30 @@ def elevation_deg(camera_centre_obj: np.ndarray) -> float:
     return float(np.degrees(np.arctan2(z, np.hypot(x, y))))
 
 
-def camera_poses(n: int, elevation_deg: tuple[float, float], distance: float, rng: np.random.Generator) -> list[np.ndarray]:
+def camera_poses(n: int, elevation_deg: tuple[float, float], distance: float | np.ndarray, rng: np.random.Generator,
+                 roll_deg: float = 0.0, target_jitter: float = 0.0, uneven: float = 0.0) -> list[np.ndarray]:
     """n OpenCV camera-to-object poses (4, 4) looking at the origin from an elevation band.
 
     Elevations are stratified over the band, azimuths follow the golden angle from a random start.
+    `distance` is one distance or one per view (n,); `roll_deg` rolls each camera about its axis
+    by up to that much; cameras aim at a point up to `target_jitter` (object units) from the
+    origin; a fraction `uneven` of the views is crowded into one 90-degree azimuth sector.
+    Without these options the draws are those of the plain orbit (same seed, same poses).
     """
     lo, hi = np.radians(sorted(elevation_deg))
     az0 = rng.uniform(0, 2 * np.pi)
+    dist = np.broadcast_to(np.asarray(distance, float), (n,))
+    crowded = set(rng.choice(n, int(round(uneven * n)), replace=False).tolist()) if uneven > 0 else set()
     poses = []
     for i in range(n):
         el = lo + (hi - lo) * (i + rng.uniform(0.2, 0.8)) / n
-        az = az0 + i * GOLDEN_ANGLE
-        eye = distance * np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
-        poses.append(look_at_c2w_opencv(eye, np.zeros(3), np.array([0.0, 0.0, 1.0])))
+        az = az0 + (rng.uniform(0, np.pi / 2) if i in crowded else i * GOLDEN_ANGLE)
+        eye = dist[i] * np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
+        target = rng.uniform(-1, 1, 3) * target_jitter if target_jitter > 0 else np.zeros(3)
+        T = look_at_c2w_opencv(eye, target, np.array([0.0, 0.0, 1.0]))
+        if roll_deg > 0:
+            a = np.radians(rng.uniform(-roll_deg, roll_deg))
+            c, s = np.cos(a), np.sin(a)
+            T[:3, :3] = T[:3, :3] @ np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])  # about the camera's z
+        poses.append(T)
     return poses
