@@ -1,8 +1,11 @@
-"""Benchmark of the whole pipeline (issue: nerfreg-register) on T-LESS parts.
+"""Benchmark of the whole pipeline (issue: nerfreg-register) on T-LESS and procedural parts.
 
-    .venv/bin/python benchmarks/bench_register.py --work /tmp/bench_register [--objects 5 7 ...]
-        [--setting wide|narrow] [--perfect] [--stage all|train|register] [--methods KEY ...] [--train-args ...]
+    .venv/bin/python benchmarks/bench_register.py --work /tmp/bench_register [--objects 5 7 p3 p12 ...]
+        [--setting wide|narrow|realistic] [--perfect] [--stage all|train|register] [--methods KEY ...] [--train-args ...]
 
+Objects: a number is that T-LESS part of ../shared/data/tless_scaled; `pN` is procedural part N
+(`nerfreg-synth --part random --seed N`). `--setting realistic` is the wide setting rendered with
+`--capture realistic` (noisy masks and poses, bad frames, room light, noisy background).
 Per object: `nerfreg-synth` (60 views per side, 128x128), `ns-train nerfreg-feature` on both
 sequences (default config), then `nerfreg-register` with each compared plugin set on the same two
 runs, each scored with `nerfreg-eval`'s metrics; the default's merged model is compared with the
@@ -32,7 +35,21 @@ SYMMETRY_TOL = 0.005
 """A part counts as symmetric when a turn maps its whole CAD surface onto itself within this
 fraction of d (half the success tolerance): its rotation error then says nothing."""
 SYMMETRY_SEARCH = f"tol {SYMMETRY_TOL}, polished turns v2"  # stored flags from another search are redone
-SETTINGS = {"wide": ((10.0, 80.0), (-80.0, -10.0)), "narrow": ((35.0, 80.0), (-80.0, -35.0))}
+SETTINGS = {"wide": ((10.0, 80.0), (-80.0, -10.0)), "narrow": ((35.0, 80.0), (-80.0, -35.0)),
+            "realistic": ((10.0, 80.0), (-80.0, -10.0))}
+CAPTURE = {"realistic": "realistic"}  # settings rendered with a capture preset (others: clean)
+
+
+def object_name(obj: str) -> str:
+    """The folder and row name of an object argument: obj_05, part_003."""
+    return f"part_{int(obj[1:]):03d}" if str(obj).startswith("p") else f"obj_{int(obj):02d}"
+
+
+def object_source(obj: str) -> list:
+    """nerfreg-synth flags that make the object."""
+    if str(obj).startswith("p"):
+        return ["--part", "random", "--seed", int(obj[1:]), "--obj-id", 100 + int(obj[1:])]
+    return ["--mesh", SHARED / f"obj_{int(obj):02d}.stl", "--obj-id", int(obj)]
 # (row name, result key, generator, verifier, refiner): the default first, then the classic baseline
 METHODS = [
     ("default (silhouette-search + combined + silhouette-icp,icp,none: refined by each or not, the verifier picks)",
@@ -53,19 +70,19 @@ def sh(*cmd) -> float:
     return time.time() - t
 
 
-def prepare(obj: int, setting: str, work: Path, train: bool, train_args: list[str] = ()) -> dict:
+def prepare(obj: str, setting: str, work: Path, train: bool, train_args: list[str] = ()) -> dict:
     """Renders the case and trains both runs (each skipped when done); returns timings."""
     case, runs = work / "case", work / "runs"
     info_path = work / "train.json"
     info = json.loads(info_path.read_text()) if info_path.exists() else {}
     if not (case / "truth.json").exists():
         el1, el2 = SETTINGS[setting]
-        sh(BIN / "nerfreg-synth", "--mesh", SHARED / f"obj_{obj:02d}.stl", "--out", case, "--views", "60",
-           "--elevation1", *el1, "--elevation2", *el2, "--obj-id", obj, "--overwrite")
+        sh(BIN / "nerfreg-synth", *object_source(obj), "--out", case, "--views", "60", "--capture", CAPTURE.get(setting, "clean"),
+           "--elevation1", *el1, "--elevation2", *el2, "--overwrite")
     if train:
         for seq in ("seq1", "seq2"):
             if not (runs / seq / "nerfreg-feature" / "bench" / "nerfstudio_models").exists():
-                print(f"  training {seq} of obj_{obj:02d} ({setting})", flush=True)
+                print(f"  training {seq} of {object_name(obj)} ({setting})", flush=True)
                 info[f"train_{seq}_s"] = sh(BIN / "ns-train", "nerfreg-feature", "--data", case / seq, "--output-dir", runs,
                                             "--timestamp", "bench", *train_args)
                 info_path.write_text(json.dumps(info, indent=2))
@@ -139,7 +156,8 @@ def _confident_now(details: dict) -> bool:
     """The `combined` verifier's verdict under its current default thresholds, from a row's details."""
     from nerfreg_ns.default_plugins.verifiers import CombinedConfig
 
-    return CombinedConfig().trusts(details["outside_seq1_masks"], details["outside_seq2_masks"], details.get("fitness", 1.0))
+    return CombinedConfig().trusts(details["outside_seq1_masks"], details["outside_seq2_masks"], details.get("fitness", 1.0),
+                                   details.get("floor_seq1", 0.0), details.get("floor_seq2", 0.0))
 
 
 def _rot_err_up_to_symmetry(work: Path, clouds: str, key: str, res: dict) -> float:
@@ -160,7 +178,7 @@ def _rot_err_up_to_symmetry(work: Path, clouds: str, key: str, res: dict) -> flo
     return min(rotation_error_deg(T_est, truth.T_seq1_obj @ S @ invert(T_seq2_obj)) for S in alts)
 
 
-def table(root: Path, objects: list[int], settings: list[str], perfect_too: bool) -> str:
+def table(root: Path, objects: list[str], settings: list[str], perfect_too: bool) -> str:
     """Markdown: one row per object, setting and plugin set, then a summary per plugin set."""
     lines = ["| object | setting | clouds | method | success | surface err / d | ADD < 0.1d | ADD / d | ADD-S / d | rot err (deg) | trans err / d | "
              "rot err up to sym (deg) | confident | outside masks | merged Chamfer / d | register s | train s (seq1+seq2) |",
@@ -168,7 +186,7 @@ def table(root: Path, objects: list[int], settings: list[str], perfect_too: bool
     summary: dict[tuple, list] = {}
     for setting in settings:
         for obj in objects:
-            work = root / setting / f"obj_{obj:02d}"
+            work = root / setting / object_name(obj)
             train = json.loads((work / "train.json").read_text()) if (work / "train.json").exists() else {}
             tsum = sum(v for k, v in train.items() if k.startswith("train_"))
             for clouds, fname in (("trained", "results.json"), ("perfect", "results_perfect.json")):
@@ -188,7 +206,7 @@ def table(root: Path, objects: list[int], settings: list[str], perfect_too: bool
                         r["confident"] = _confident_now(det)
                     r["rot_sym"] = _rot_err_up_to_symmetry(work, clouds, key, res)
                     lines.append(
-                        f"| obj_{obj:02d}{sym} | {setting} | {clouds} | {label} | {'yes' if r['success'] else 'no'} | {r['surface_error_frac']:.4f} | "
+                        f"| {object_name(obj)}{sym} | {setting} | {clouds} | {label} | {'yes' if r['success'] else 'no'} | {r['surface_error_frac']:.4f} | "
                         f"{'yes' if r['add_success'] else 'no'} | {r['add_frac']:.3f} | {r['adds_frac']:.3f} | {r['rotation_error_deg']:.2f} | "
                         f"{r['translation_error_frac']:.4f} | {r['rot_sym']:.2f} | {'yes' if r['confident'] else 'no'} | {outside_s} | {r['merged_chamfer_frac']:.4f} | "
                         f"{r['time_s']:.0f} | {train_s} |"
@@ -211,7 +229,8 @@ def table(root: Path, objects: list[int], settings: list[str], perfect_too: bool
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", default="/tmp/bench_register")
-    ap.add_argument("--objects", type=int, nargs="+", default=OBJECTS)
+    ap.add_argument("--objects", nargs="+", default=[str(o) for o in OBJECTS],
+                    help="T-LESS part numbers and procedural parts pN (default: the 8 T-LESS parts)")
     ap.add_argument("--setting", choices=sorted(SETTINGS), nargs="+", default=["wide"])
     ap.add_argument("--perfect", action="store_true", help="also run the plugins on the true surfaces (no training)")
     ap.add_argument("--stage", choices=["all", "train", "register"], default="all")
@@ -225,9 +244,9 @@ def main() -> None:
     methods = [m for m in METHODS if m[1] in args.methods]
     for setting in args.setting:
         for obj in args.objects:
-            work = root / setting / f"obj_{obj:02d}"
+            work = root / setting / object_name(obj)
             work.mkdir(parents=True, exist_ok=True)
-            print(f"obj_{obj:02d} ({setting})", flush=True)
+            print(f"{object_name(obj)} ({setting})", flush=True)
             prepare(obj, setting, work, train=args.stage != "register", train_args=args.train_args)
             if args.perfect:
                 register_all(work, True, methods)

@@ -77,6 +77,9 @@ class SequenceData:
     source: str = ""
     """Where the data came from (a run's config.yml), for the record."""
     features: Optional[Features] = None
+    mask_trust: Optional[np.ndarray] = None
+    """(M,) bool per image: False where the frame's mask disagrees with the other frames (a
+    segmentation error the reconstruction left out); such masks should not judge a pose. None: all trusted."""
 
     def __post_init__(self) -> None:
         self.points = np.asarray(self.points, dtype=np.float64).reshape(-1, 3)
@@ -94,11 +97,38 @@ class SequenceData:
             raise ValueError(f"{self.name}: {len(self.images)} image files for {len(self.masks)} masks")
         if not self.diameter > 0:
             raise ValueError(f"{self.name}: the diameter must be positive, got {self.diameter}")
+        if self.mask_trust is not None:
+            self.mask_trust = np.asarray(self.mask_trust, dtype=bool).reshape(-1)
+            if len(self.mask_trust) != len(self.masks):
+                raise ValueError(f"{self.name}: {len(self.mask_trust)} mask_trust flags for {len(self.masks)} masks")
+        self._mask_distance: dict[int, np.ndarray] = {}
+
+    def trusted_views(self) -> list[int]:
+        """Indices of the images whose masks may judge a pose (all, unless `mask_trust` says otherwise)."""
+        if self.mask_trust is None or not self.mask_trust.any():
+            return list(range(len(self.masks)))
+        return [int(i) for i in np.nonzero(self.mask_trust)[0]]
+
+    def mask_distance(self, i: int) -> np.ndarray:
+        """Pixels (H, W) float32 from each pixel to image i's mask (0 inside), computed once."""
+        d = self._mask_distance.get(i)
+        if d is None:
+            import cv2
+
+            d = cv2.distanceTransform((~self.masks[i]).astype(np.uint8), cv2.DIST_L2, 3)
+            self._mask_distance[i] = d
+        return d
 
     @property
     def extent(self) -> float:
         """The points' size that a few floaters do not move (`geometry.points.robust_extent`)."""
         return robust_extent(self.points)
+
+    @property
+    def core_extent(self) -> float:
+        """The size of the points' 5th to 95th percentiles: what is left of floaters (up to 5% of
+        the points, far off) does not move it; comparable between two sequences, not a diameter."""
+        return robust_extent(self.points, 5.0)
 
 
 @dataclass

@@ -25,12 +25,22 @@ def read_image(path: Path) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
+MASK_THRESHOLD = 0.5
+"""A mask pixel is foreground above this fraction of its type's full scale (over 127 in an
+8-bit file): soft, anti-aliased or JPEG-damaged masks are thresholded, not read as any-non-zero."""
+
+
 def read_mask(path: Path) -> np.ndarray:
-    """Reads a mask as bool (H, W): any non-zero value (of any channel) is foreground."""
+    """Reads a mask as bool (H, W): the largest channel above MASK_THRESHOLD of full scale. A
+    mask holding only 0 and 1 (a label image) counts as binary."""
     m = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if m is None:
         raise NerfregError(f"cannot read mask: {path}")
-    return (m.max(axis=2) if m.ndim == 3 else m) > 0
+    m = m.max(axis=2) if m.ndim == 3 else m
+    if m.max() <= 1:
+        return m > 0
+    full = float(np.iinfo(m.dtype).max) if np.issubdtype(m.dtype, np.integer) else 1.0
+    return m > MASK_THRESHOLD * full
 
 
 def encode_png(img: np.ndarray) -> bytes:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+import sys
+from typing import Any, Literal, Sequence
 
 import numpy as np
 
@@ -31,6 +32,8 @@ class Frame:
     K: np.ndarray  # (3, 3) OpenCV: pixel (u, v)'s centre at (u, v)
     width: int
     height: int
+    index: int = -1
+    """Position in transforms.json's frame list."""
 
 
 @dataclass
@@ -38,6 +41,8 @@ class NerfstudioDataset:
     root: Path
     frames: list[Frame]
     meta: dict[str, Any] = field(default_factory=dict)
+    skipped: list[Frame] = field(default_factory=list)
+    """Frames left out because their mask is empty (`empty_masks="skip"`)."""
 
     @property
     def has_masks(self) -> bool:
@@ -83,12 +88,15 @@ def _intrinsic(frame: dict, meta: dict, key: str, where: str) -> float:
     return float(value)
 
 
-def read_nerfstudio_dataset(root: Path, check_masks: bool = True, min_frames: int = 1) -> NerfstudioDataset:
+def read_nerfstudio_dataset(root: Path, check_masks: bool = True, min_frames: int = 1,
+                            empty_masks: Literal["error", "skip"] = "error") -> NerfstudioDataset:
     """Reads and validates a nerfstudio dataset folder.
 
     Checks that transforms.json exists and parses, that every listed image (and mask) exists,
     that poses are finite rigid 4x4 matrices, and, with `check_masks`, that each frame has a
-    non-empty mask (a mask file, or an alpha channel in the image).
+    mask (a mask file, or an alpha channel in the image) of the image's size. A frame with an
+    empty mask is an error, or with `empty_masks="skip"` left out with a warning (all empty, or
+    fewer than `min_frames` left: an error).
     """
     root = Path(root)
     tf = root / "transforms.json"
@@ -114,15 +122,27 @@ def read_nerfstudio_dataset(root: Path, check_masks: bool = True, min_frames: in
         T = check_rigid(fr["transform_matrix"], f"{where} transform_matrix")
         K = K_from_nerfstudio(*(_intrinsic(fr, meta, k, where) for k in ("fl_x", "fl_y", "cx", "cy")))
         w, h = int(_intrinsic(fr, meta, "w", where)), int(_intrinsic(fr, meta, "h", where))
-        frames.append(Frame(img, mask, T, K, w, h))
+        frames.append(Frame(img, mask, T, K, w, h, i))
     ds = NerfstudioDataset(root, frames, meta.get("nerfreg", {}) if isinstance(meta, dict) else {})
     if check_masks:
         for i, fr in enumerate(frames):
             m = load_foreground(fr)
             if m is None:
                 raise NerfregError(f"{tf} frame {i}: no mask_path and no alpha channel; nerfreg needs the object segmented")
+            if m.shape != (fr.height, fr.width):
+                raise NerfregError(f"{tf} frame {i}: the mask is {m.shape[1]}x{m.shape[0]} but the frame says "
+                                   f"{fr.width}x{fr.height} ({fr.mask_path or fr.image_path})")
             if not m.any():
-                raise NerfregError(f"{tf} frame {i}: the mask is empty ({fr.mask_path or fr.image_path})")
+                if empty_masks == "error":
+                    raise NerfregError(f"{tf} frame {i}: the mask is empty ({fr.mask_path or fr.image_path})")
+                ds.skipped.append(fr)
+        if ds.skipped:
+            ds.frames = [f for f in frames if not any(f is s for s in ds.skipped)]
+            if len(ds.frames) < max(min_frames, 1):
+                raise NerfregError(f"{tf}: {len(ds.skipped)} of {len(frames)} masks are empty; "
+                                   f"at least {max(min_frames, 1)} frames with the object are needed")
+            names = ", ".join(f.image_path.name for f in ds.skipped[:5]) + (" ..." if len(ds.skipped) > 5 else "")
+            print(f"warning: {tf}: {len(ds.skipped)} frame(s) with an empty mask skipped: {names}", file=sys.stderr)
     return ds
 
 

@@ -43,8 +43,15 @@ class SilhouetteConfig:
     max_points: int = 5000
     """Points per cloud used (random subset)."""
     max_outside: float = 0.02
-    """Above this fraction of points outside the masks the pose is not trusted (chosen between the
-    right poses and the upside-down ones of the T-LESS benchmark, benchmarks/README.md)."""
+    """Above this fraction of points outside the masks, over each sequence's own noise floor
+    (`floor_mult` x how far its own surface falls outside its own masks), the pose is not
+    trusted (chosen between the right poses and the upside-down ones of the T-LESS benchmark,
+    benchmarks/README.md)."""
+    trim: float = 0.1
+    """Fraction of the views with the most points outside left out of the mean (a few bad masks
+    neither veto the truth nor rescue a wrong pose)."""
+    floor_mult: float = 2.0
+    """How many times a sequence's own noise floor the other sequence may fall outside its masks."""
 
 
 @dataclass(frozen=True)
@@ -61,11 +68,23 @@ class CombinedConfig:
     truncate_frac: float = 0.02
     tolerance_px: float = 1.0
     max_outside: float = 0.02
+    trim: float = 0.1
+    floor_mult: float = 2.0
     min_fitness: float = 0.2
 
-    def trusts(self, outside_seq1_masks: float, outside_seq2_masks: float, fitness: float) -> bool:
+    def trusts(self, outside_seq1_masks: float, outside_seq2_masks: float, fitness: float,
+               floor_seq1: float = 0.0, floor_seq2: float = 0.0) -> bool:
         """The verdict from a score's details (also used to re-judge recorded scores)."""
-        return max(outside_seq1_masks, outside_seq2_masks) <= self.max_outside and fitness >= self.min_fitness
+        return (silhouette_trusts(outside_seq1_masks, outside_seq2_masks, floor_seq1, floor_seq2, self.max_outside,
+                                  self.floor_mult) and fitness >= self.min_fitness)
+
+
+def silhouette_trusts(o21: float, o12: float, floor1: float, floor2: float, max_outside: float, floor_mult: float) -> bool:
+    """Each moved cloud may fall outside the other sequence's masks by `max_outside` plus
+    `floor_mult` times the larger noise floor of the two (one sequence's masks judge the other's
+    surface: the masks' noise and the surface's both show)."""
+    allowed = max_outside + floor_mult * max(floor1, floor2)
+    return max(o21, o12) <= allowed
 
 
 class Chamfer:
@@ -84,35 +103,57 @@ class Chamfer:
         return Score(float(fit * (1 - rmse / tau)), {"fitness": float(fit), "inlier_rmse": rmse}, bool(fit >= self.config.min_fitness))
 
 
-def outside_fraction(points_world: np.ndarray, seq: SequenceData, tolerance_px: float) -> float:
-    """Fraction of (point, view) pairs, over views where the point falls in the image, that land
-    more than `tolerance_px` outside that view's mask."""
-    import cv2
-
-    outside = seen = 0
-    for mask, K, T_wc in zip(seq.masks, seq.Ks, seq.T_world_camcv):
+def outside_per_view(points_world: np.ndarray, seq: SequenceData, tolerance_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per view of `seq` whose mask is trusted: points falling in the image (V,) and, of them,
+    those more than `tolerance_px` outside the view's mask (V,)."""
+    outside, seen = [], []
+    for i in seq.trusted_views():
+        K, T_wc = seq.Ks[i], seq.T_world_camcv[i]
+        dist = seq.mask_distance(i)
         uv, z = project(K, invert(T_wc), points_world)
-        h, w = mask.shape
+        h, w = dist.shape
         ok = (z > 0) & in_image(uv, w, h)
-        dist = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 3)  # px to the mask
         ij = pixel_index(uv[ok])
-        d = dist[ij[:, 1], ij[:, 0]]
-        outside += int((d > tolerance_px).sum())
-        seen += int(ok.sum())
-    return outside / max(seen, 1)
+        outside.append(int((dist[ij[:, 1], ij[:, 0]] > tolerance_px).sum()))
+        seen.append(int(ok.sum()))
+    return np.array(outside, float), np.array(seen, float)
+
+
+def outside_fraction(points_world: np.ndarray, seq: SequenceData, tolerance_px: float, trim: float = 0.0) -> float:
+    """Fraction of (point, view) pairs, over views where the point falls in the image, that land
+    more than `tolerance_px` outside that view's mask, leaving out the `trim` fraction of views
+    with the highest fractions."""
+    outside, seen = outside_per_view(points_world, seq, tolerance_px)
+    if trim > 0 and len(seen) > 2:
+        frac = outside / np.maximum(seen, 1)
+        keep = np.argsort(frac)[: max(1, int(np.ceil(len(frac) * (1 - trim))))]
+        outside, seen = outside[keep], seen[keep]
+    return float(outside.sum() / max(seen.sum(), 1))
 
 
 class Silhouette:
     def __init__(self, config: SilhouetteConfig) -> None:
         self.config = config
+        self._floors: dict[int, tuple[SequenceData, float]] = {}
+
+    def floor(self, seq: SequenceData) -> float:
+        """How far the sequence's own surface falls outside its own masks: its noise floor."""
+        hit = self._floors.get(id(seq))
+        if hit is None or hit[0] is not seq:
+            hit = (seq, outside_fraction(random_subset(seq.points, self.config.max_points), seq, self.config.tolerance_px,
+                                         self.config.trim))
+            self._floors[id(seq)] = hit
+        return hit[1]
 
     def score(self, seq1: SequenceData, seq2: SequenceData, T_seq1_seq2: np.ndarray) -> Score:
-        p2_in_1 = apply(T_seq1_seq2, random_subset(seq2.points, self.config.max_points))
-        p1_in_2 = apply(invert(T_seq1_seq2), random_subset(seq1.points, self.config.max_points))
-        o21 = outside_fraction(p2_in_1, seq1, self.config.tolerance_px)
-        o12 = outside_fraction(p1_in_2, seq2, self.config.tolerance_px)
-        return Score(-0.5 * (o21 + o12), {"outside_seq1_masks": o21, "outside_seq2_masks": o12},
-                     bool(max(o21, o12) <= self.config.max_outside))
+        c = self.config
+        p2_in_1 = apply(T_seq1_seq2, random_subset(seq2.points, c.max_points))
+        p1_in_2 = apply(invert(T_seq1_seq2), random_subset(seq1.points, c.max_points))
+        o21 = outside_fraction(p2_in_1, seq1, c.tolerance_px, c.trim)
+        o12 = outside_fraction(p1_in_2, seq2, c.tolerance_px, c.trim)
+        f1, f2 = self.floor(seq1), self.floor(seq2)
+        return Score(-0.5 * (o21 + o12), {"outside_seq1_masks": o21, "outside_seq2_masks": o12, "floor_seq1": f1, "floor_seq2": f2},
+                     silhouette_trusts(o21, o12, f1, f2, c.max_outside, c.floor_mult))
 
 
 def view_direction(seq: SequenceData) -> np.ndarray:
@@ -132,13 +173,15 @@ def opposition(seq1: SequenceData, seq2: SequenceData, T_seq1_seq2: np.ndarray) 
 class Combined:
     def __init__(self, config: CombinedConfig) -> None:
         self.config = config
-        self.silhouette = Silhouette(SilhouetteConfig(tolerance_px=config.tolerance_px, max_outside=config.max_outside))
+        self.silhouette = Silhouette(SilhouetteConfig(tolerance_px=config.tolerance_px, max_outside=config.max_outside,
+                                                      trim=config.trim, floor_mult=config.floor_mult))
         self.chamfer = Chamfer(ChamferConfig(truncate_frac=config.truncate_frac, min_fitness=config.min_fitness))
 
     def score(self, seq1: SequenceData, seq2: SequenceData, T_seq1_seq2: np.ndarray) -> Score:
         s, c = self.silhouette.score(seq1, seq2, T_seq1_seq2), self.chamfer.score(seq1, seq2, T_seq1_seq2)
         details = {**s.details, **c.details, "opposition": opposition(seq1, seq2, T_seq1_seq2)}
-        trusted = self.config.trusts(details["outside_seq1_masks"], details["outside_seq2_masks"], details["fitness"])
+        trusted = self.config.trusts(details["outside_seq1_masks"], details["outside_seq2_masks"], details["fitness"],
+                                     details["floor_seq1"], details["floor_seq2"])
         value = s.value + self.config.chamfer_weight * c.value + self.config.opposite_weight * details["opposition"]
         return Score(value, details, trusted)
 

@@ -12,12 +12,12 @@ def random_subset(points: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     return points[np.random.default_rng(seed).choice(len(points), n, replace=False)]
 
 
-def robust_extent(points: np.ndarray) -> float:
-    """Diagonal of the box holding the 1st to 99th percentile of points (N, 3) along each axis:
-    a size that a few floaters do not move (0 for no points)."""
+def robust_extent(points: np.ndarray, q: float = 1.0) -> float:
+    """Diagonal of the box holding the q-th to (100-q)-th percentile of points (N, 3) along each
+    axis: a size that a few floaters do not move (0 for no points)."""
     if len(points) == 0:
         return 0.0
-    lo, hi = np.percentile(points, [1, 99], axis=0)
+    lo, hi = np.percentile(points, [q, 100 - q], axis=0)
     return float(np.linalg.norm(hi - lo))
 
 

@@ -10,7 +10,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Literal, NoReturn, Optional, Type
 
-import numpy as np
+from pathlib import Path
+
 import torch
 
 from nerfstudio.data.dataparsers.nerfstudio_dataparser import Nerfstudio, NerfstudioDataParserConfig
@@ -19,7 +20,7 @@ from nerfstudio.data.scene_box import SceneBox
 from nerfreg_ns.data.images import read_image, read_mask
 from nerfreg_ns.data.nerfstudio_io import read_nerfstudio_dataset
 from nerfreg_ns.errors import ExitCode, NerfregError
-from nerfreg_ns.nerf.hull import visual_hull
+from nerfreg_ns.nerf.hull import disagreeing_frames, frame_agreement, visual_hull
 
 
 @dataclass
@@ -35,8 +36,14 @@ class NerfregDataParserConfig(NerfstudioDataParserConfig):
     downscale_factor: Optional[int] = 1
     hull_res: int = 128
     """Resolution of the carved occupancy grid."""
-    mask_dilate_px: int = 1
-    """Masks are grown by this much before carving, to forgive pose noise (raise it for noisy poses)."""
+    mask_dilate_px: float = 1.0
+    """Carving forgives a point this many pixels outside a mask (pose noise, ragged masks)."""
+    carve_votes: int = 2
+    """Views that must put a point outside their masks before it is carved: one frame with a
+    piece missing from its mask does not cut the part."""
+    min_seen_frac: float = 0.4
+    """Space seen by fewer than this fraction of the cameras is not the object's (no cones
+    towards single cameras)."""
 
 
 def fail(message: str, exit_code: ExitCode = ExitCode.USAGE) -> NoReturn:
@@ -50,34 +57,50 @@ class NerfregDataParser(Nerfstudio):
 
     def _generate_dataparser_outputs(self, split: str = "train"):
         try:
-            read_nerfstudio_dataset(self.config.data, check_masks=True, min_frames=2)
+            ds = read_nerfstudio_dataset(self.config.data, check_masks=True, min_frames=2, empty_masks="skip")
         except NerfregError as e:
             fail(str(e), e.exit_code)
         out = super()._generate_dataparser_outputs(split)
+        if ds.skipped:
+            out = _without_images(out, {Path(f.image_path).resolve() for f in ds.skipped})
         fg_files = out.mask_filenames
         out.mask_filenames = None  # nerfstudio would only sample inside them; nerfreg supervises with them
         out.metadata["fg_mask_filenames"] = fg_files
         if getattr(self, "_hull_cache", None) is None:  # train and eval splits are the same views
             self._hull_cache = self._hull(out, fg_files)
-        aabb, occ = self._hull_cache
+        aabb, occ, iou, flagged = self._hull_cache
         out.metadata["hull_aabb"], out.metadata["hull_occ"] = aabb, occ
+        out.metadata["frame_iou"], out.metadata["frame_flagged"] = iou, flagged
+        out.metadata["frame_weight"] = (~flagged).float()
         out.metadata["camera_rotations"] = out.cameras.camera_to_worlds[:, :3, :3].clone()
         out.scene_box = SceneBox(aabb=aabb.clone())
         return out
 
     def _hull(self, out, fg_files):
-        import cv2
-
-        masks = []
-        for i, img_file in enumerate(out.image_filenames):
-            m = read_mask(fg_files[i]) if fg_files else read_image(img_file)[..., 3] > 127
-            if self.config.mask_dilate_px > 0:
-                k = 2 * self.config.mask_dilate_px + 1
-                m = cv2.dilate(m.astype(np.uint8), np.ones((k, k), np.uint8)) > 0
-            masks.append(torch.from_numpy(m))
+        masks = [torch.from_numpy(read_mask(fg_files[i]) if fg_files else read_image(f)[..., 3] > 127)
+                 for i, f in enumerate(out.image_filenames)]
         cams = out.cameras
         K = cams.get_intrinsics_matrices()
+        c = self.config
         try:
-            return visual_hull(cams.camera_to_worlds, K, masks, self.config.hull_res)
+            aabb, occ = visual_hull(cams.camera_to_worlds, K, masks, c.hull_res, tol_px=c.mask_dilate_px,
+                                    votes=c.carve_votes, min_seen_frac=c.min_seen_frac)
         except ValueError as e:
-            fail(f"{self.config.data}: {e}")
+            fail(f"{c.data}: {e}")
+        iou = frame_agreement(cams.camera_to_worlds, K, masks, aabb, occ)
+        flagged = disagreeing_frames(iou)
+        if flagged.any():
+            names = ", ".join(Path(out.image_filenames[i]).name for i in flagged.nonzero()[:, 0].tolist())
+            print(f"nerfreg-feature: warning: {int(flagged.sum())} frame(s) whose mask disagrees with the others "
+                  f"(hull IoU under {float(iou.median()):.2f} by far) are left out of training: {names}", file=sys.stderr)
+        return aabb, occ, iou, flagged
+
+
+def _without_images(out, drop: set[Path]):
+    """The dataparser outputs without the frames whose image file is in `drop`."""
+    keep = [i for i, f in enumerate(out.image_filenames) if Path(f).resolve() not in drop]
+    out.image_filenames = [out.image_filenames[i] for i in keep]
+    if out.mask_filenames:
+        out.mask_filenames = [out.mask_filenames[i] for i in keep]
+    out.cameras = out.cameras[torch.tensor(keep)]
+    return out

@@ -21,6 +21,11 @@ from nerfreg_ns.geometry.transforms import apply, invert, rotate
 from nerfreg_ns.io_utils import write_bytes_atomic, write_json_atomic
 
 
+FREE_SPACE_FRAC = 0.25
+"""Exported points that more than this fraction of the views looking at them see through are
+floaters, not surface (`seen_through`)."""
+
+
 @dataclass
 class SurfaceExport:
     """Points (N, 3), unit normals (N, 3), keys (N, E), colours (N, 3) in [0, 1], input frame;
@@ -76,12 +81,22 @@ def ns_to_input(pipeline) -> tuple[np.ndarray, float]:
 
 
 @torch.no_grad()
-def export_surface(pipeline, voxel_frac: float = 0.004) -> SurfaceExport:
-    """The surface seen by the training views, merged on a voxel grid of `voxel_frac` x box size."""
-    pts, nrm, keys, cols, spread = [], [], [], [], []
-    n = len(pipeline.datamanager.train_dataset)
+def export_surface(pipeline, voxel_frac: float = 0.004, free_space_frac: float = FREE_SPACE_FRAC) -> SurfaceExport:
+    """The surface seen by the training views, merged on a voxel grid of `voxel_frac` x box size,
+    without points that other views see through (`seen_through`); frames whose mask disagrees
+    with the others (the dataparser's `frame_flagged`) contribute none."""
+    pts, nrm, keys, cols, spread, depth_maps, cams = [], [], [], [], [], [], []
+    dataset = pipeline.datamanager.train_dataset
+    n = len(dataset)
+    flagged = pipeline.datamanager.train_dataparser_outputs.metadata.get("frame_flagged")
     for i in track(range(n), description="rendering surface points", transient=True):
         r = pipeline.render_surface(i)
+        cams.append(pipeline.render_camera(i))
+        origin = dataset.cameras.camera_to_worlds[i, :3, 3].to(r["points"].device)
+        depth = torch.where(r["acc"] > 0.5, (r["points"] - origin).norm(dim=-1), torch.inf)
+        depth_maps.append(depth.cpu())
+        if flagged is not None and bool(flagged[i]):
+            continue
         valid = r["fg"] & (r["acc"] > 0.5)
         pts.append(r["points"][valid].cpu())
         nrm.append(r["normals"][valid].cpu())
@@ -91,16 +106,51 @@ def export_surface(pipeline, voxel_frac: float = 0.004) -> SurfaceExport:
     if not sum(len(p) for p in pts):
         raise NerfregError("the field renders no surface: was the run trained?")
     p_ns = torch.cat(pts).numpy().astype(np.float64)
+    aabb = pipeline.model.hull_aabb.cpu().numpy()
+    box = float(aabb[1, 0] - aabb[0, 0])
+    keep = voxel_unique(p_ns, voxel_frac * box)
+    if free_space_frac < 1:
+        keep = keep[seen_through(p_ns[keep], cams, depth_maps, 0.02 * box) <= free_space_frac]
     T_ns_in, scale = ns_to_input(pipeline)
     T_in_ns = invert(T_ns_in)
-    p_in = apply(T_in_ns, p_ns / scale)
-    n_in = rotate(T_in_ns, torch.cat(nrm).numpy().astype(np.float64))
+    p_in = apply(T_in_ns, p_ns[keep] / scale)
+    n_in = rotate(T_in_ns, torch.cat(nrm).numpy().astype(np.float64)[keep])
     n_in /= np.linalg.norm(n_in, axis=1, keepdims=True).clip(1e-9)
-    aabb = pipeline.model.hull_aabb.cpu().numpy()
-    keep = voxel_unique(p_in, voxel_frac * float(aabb[1, 0] - aabb[0, 0]) / scale)
     meta = dict(pipeline.datamanager.train_dataparser_outputs.metadata.get("nerfreg", {}) or {})
     spread_in = torch.cat(spread).numpy().astype(np.float64)[keep] / scale
-    return SurfaceExport(p_in[keep], n_in[keep], torch.cat(keys).numpy()[keep], torch.cat(cols).numpy()[keep], meta, spread_in)
+    return SurfaceExport(p_in, n_in, torch.cat(keys).numpy()[keep], torch.cat(cols).numpy()[keep], meta, spread_in)
+
+
+def seen_through(points: np.ndarray, cameras: list, depth_maps: list[torch.Tensor], tol: float) -> np.ndarray:
+    """For points (N, 3) in nerfstudio coordinates: the fraction (N,) of the views that look at
+    them (in the frame, on the rendered object) whose rendered surface lies more than `tol`
+    behind them, i.e. that see through them.
+
+    A surface point is visible or hidden in every other view, never in front of what a view
+    sees; a floater in front of one camera is seen through by the others. depth_maps (H, W)
+    hold each view's distance to its surface along the ray (inf where nothing is rendered), as
+    rendered by `cameras` (one nerfstudio Cameras of one per map).
+    """
+    through = np.zeros(len(points))
+    looks = np.zeros(len(points))
+    for cam, depth in zip(cameras, depth_maps):
+        c2w = cam.camera_to_worlds[0].cpu().numpy().astype(np.float64)
+        fx, fy, cx, cy = (float(getattr(cam, k)[0, 0]) for k in ("fx", "fy", "cx", "cy"))
+        R, t = c2w[:3, :3], c2w[:3, 3]
+        p = (points - t) @ R  # OpenGL camera: looking down -z
+        z = -p[:, 2]
+        h, w = depth.shape
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u = np.floor(fx * p[:, 0] / z + cx)
+            v = np.floor(-fy * p[:, 1] / z + cy)
+        ok = (z > 0) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
+        d = np.full(len(points), np.inf)
+        d[ok] = depth.numpy()[v[ok].astype(int), u[ok].astype(int)]
+        ok &= np.isfinite(d)
+        dist = np.linalg.norm(points - t, axis=1)
+        looks += ok
+        through += ok & (d > dist + tol)
+    return through / np.maximum(looks, 1)
 
 
 @torch.no_grad()

@@ -7,18 +7,30 @@ Coordinates here are nerfstudio's (after the dataparser transform); cameras are 
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 
-def carve(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, res: int, min_views: int = 3) -> Tensor:
-    """Occupancy (res, res, res) bool, indexed [x, y, z], of the voxels of `aabb` (2, 3) whose
-    centres project inside every mask (H, W) bool that sees them, and that at least
-    `min_views` cameras see (space no camera looks at is not the object's).
+def outside_distance(mask: Tensor) -> Tensor:
+    """Pixels (H, W) float from each pixel to the mask (0 inside), for tolerant carving."""
+    import cv2
 
-    c2w (N, 3, 4) OpenGL camera-to-world, K (N, 3, 3). Only surviving voxels are tested
-    against the next view, so the work shrinks as carving proceeds.
+    m = mask.cpu().numpy().astype(np.uint8)
+    return torch.from_numpy(cv2.distanceTransform(1 - m, cv2.DIST_L2, 5)).to(mask.device)
+
+
+def carve(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, res: int, min_views: int = 3,
+          tol_px: float = 0.0, votes: int = 1, min_seen_frac: float = 0.0) -> Tensor:
+    """Occupancy (res, res, res) bool, indexed [x, y, z], of the voxels of `aabb` (2, 3) that
+    fewer than `votes` views see more than `tol_px` outside their mask (H, W) bool, and that at
+    least `min_views` cameras and a fraction `min_seen_frac` of them see.
+
+    Several views must agree before carving, so one frame whose mask misses a piece of the part
+    does not cut it; space that few cameras see (cones towards each camera) is not the object's,
+    whatever their masks say. c2w (N, 3, 4) OpenGL camera-to-world, K (N, 3, 3) continuous
+    pixel coordinates. Carved voxels leave the candidate set, so the work shrinks as it proceeds.
     """
     dev = aabb.device
     axes = [torch.linspace(0, 1, res + 1, device=dev)[:-1] + 0.5 / res for _ in range(3)]
@@ -26,6 +38,7 @@ def carve(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, res: int, m
     pts = aabb[0] + grid * (aabb[1] - aabb[0])
     alive = torch.arange(len(pts), device=dev)
     seen_count = torch.zeros(len(pts), dtype=torch.int32, device=dev)
+    out_votes = torch.zeros(len(pts), dtype=torch.int32, device=dev)
     for i, mask in enumerate(masks):
         R, t = c2w[i, :3, :3], c2w[i, :3, 3]
         h, w = mask.shape
@@ -35,13 +48,54 @@ def carve(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, res: int, m
         v = -K[i, 1, 1] * p[:, 1] / z + K[i, 1, 2]
         seen = (z > 0) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
         ui, vi = u.clamp(0, w - 1).long(), v.clamp(0, h - 1).long()
-        inside = mask.to(dev)[vi, ui]
+        far = outside_distance(mask).to(dev)[vi, ui] > tol_px if tol_px > 0 else ~mask.to(dev)[vi, ui]
         seen_count[alive] += seen.int()
-        alive = alive[~seen | inside]
+        out_votes[alive] += (seen & far).int()
+        alive = alive[out_votes[alive] < votes]
     occ = torch.zeros(len(pts), dtype=torch.bool, device=dev)
     occ[alive] = True
-    occ &= seen_count >= min(min_views, len(masks))
+    need = max(min(min_views, len(masks)), int(np.ceil(min_seen_frac * len(masks))))
+    occ &= seen_count >= need
     return occ.reshape(res, res, res)
+
+
+def frame_agreement(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, occ: Tensor) -> Tensor:
+    """IoU (N,) of each view's mask with the hull's silhouette in that view.
+
+    The hull is what all views agree on, so a frame whose mask has a blob added or a piece
+    missing stands out with a low IoU. Silhouettes are splatted voxel centres, closed over the
+    voxel's projected size.
+    """
+    import cv2
+
+    res = occ.shape[0]
+    idx = occ.nonzero().float()
+    pts = aabb[0] + (idx + 0.5) / res * (aabb[1] - aabb[0])
+    voxel = float((aabb[1, 0] - aabb[0, 0]) / res)
+    ious = []
+    for i, mask in enumerate(masks):
+        R, t = c2w[i, :3, :3], c2w[i, :3, 3]
+        h, w = mask.shape
+        p = (pts - t) @ R
+        z = -p[:, 2]
+        u = (K[i, 0, 0] * p[:, 0] / z + K[i, 0, 2]).long()
+        v = (-K[i, 1, 1] * p[:, 1] / z + K[i, 1, 2]).long()
+        ok = (z > 0) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
+        sil = np.zeros((h, w), np.uint8)
+        sil[v[ok].cpu().numpy(), u[ok].cpu().numpy()] = 1
+        k = 2 * int(np.ceil(float(K[i, 0, 0]) * voxel / float(z[ok].min().clamp(min=1e-6)) if ok.any() else 1)) + 1
+        sil = cv2.morphologyEx(sil, cv2.MORPH_CLOSE, np.ones((k, k), np.uint8)) > 0
+        m = mask.cpu().numpy()
+        ious.append((sil & m).sum() / max((sil | m).sum(), 1))
+    return torch.tensor(ious, dtype=torch.float32)
+
+
+def disagreeing_frames(iou: Tensor, floor: float = 0.05) -> Tensor:
+    """Frames (bool, N) whose hull IoU falls well below the others': more than max(`floor`, four
+    median absolute deviations) under the median."""
+    med = iou.median()
+    mad = (iou - med).abs().median()
+    return iou < med - max(floor, 4 * float(mad))
 
 
 def dilate(occ: Tensor, voxels: int = 1) -> Tensor:
@@ -50,13 +104,16 @@ def dilate(occ: Tensor, voxels: int = 1) -> Tensor:
     return F.max_pool3d(occ[None, None].float(), k, stride=1, padding=voxels)[0, 0] > 0
 
 
-def visual_hull(c2w: Tensor, K: Tensor, masks: list[Tensor], res: int, margin_voxels: int = 2) -> tuple[Tensor, Tensor]:
-    """Coarse-to-fine hull: carve [-1, 1]^3 at 64^3, shrink the box to what is left, carve again.
+def visual_hull(c2w: Tensor, K: Tensor, masks: list[Tensor], res: int, margin_voxels: int = 2, tol_px: float = 0.0,
+                votes: int = 1, min_seen_frac: float = 0.0) -> tuple[Tensor, Tensor]:
+    """Coarse-to-fine hull: carve [-1, 1]^3 at 64^3, shrink the box to what is left, carve again
+    (`carve`'s tolerance, votes and seen fraction at both levels).
 
     Returns (aabb (2, 3), occupancy (res, res, res) bool [x, y, z]) with a safety margin.
     """
+    opts = dict(tol_px=tol_px, votes=votes, min_seen_frac=min_seen_frac)
     box = torch.tensor([[-1.0] * 3, [1.0] * 3], device=c2w.device)
-    coarse = carve(c2w, K, masks, box, 64)
+    coarse = carve(c2w, K, masks, box, 64, **opts)
     if not coarse.any():
         raise ValueError("the masks carve away everything: poses and masks disagree")
     idx = coarse.nonzero()
@@ -65,7 +122,7 @@ def visual_hull(c2w: Tensor, K: Tensor, masks: list[Tensor], res: int, margin_vo
     hi = box[0] + (idx.max(0).values + 1 + margin_voxels) * size
     centre, half = (lo + hi) / 2, (hi - lo).max() / 2  # cubic, so voxels are isotropic
     aabb = torch.stack([centre - half, centre + half])
-    return aabb, dilate(carve(c2w, K, masks, aabb, res), 1)
+    return aabb, dilate(carve(c2w, K, masks, aabb, res, **opts), 1)
 
 
 def ray_box(origins: Tensor, dirs: Tensor, aabb: Tensor) -> tuple[Tensor, Tensor]:

@@ -86,6 +86,10 @@ class NerfregModel(Model):
         self.key_head = KeyHead(emb_dim=c.emb_dim, n_freqs=c.key_freqs, hidden=c.key_hidden)
         self.query_encoder = QueryEncoder(emb_dim=c.emb_dim, channels=tuple(c.query_channels))
         self.register_buffer("key_background", F.one_hot(torch.tensor(0), c.emb_dim).float())
+        # per training frame, 0 where its mask disagrees with the others (not saved: the
+        # dataparser recomputes it, and runs trained before it existed still load)
+        fw = meta.get("frame_weight")
+        self.frame_weight: Optional[Tensor] = fw.float().clone() if fw is not None else None
 
     def get_param_groups(self) -> Dict[str, List[Parameter]]:
         return {
@@ -208,12 +212,24 @@ class NerfregModel(Model):
         mse = F.mse_loss(outputs["rgb"].detach(), gt)
         return {"psnr": -10 * torch.log10(mse.clamp(min=1e-10))}
 
+    def _ray_weights(self, batch: Dict, n: int) -> Optional[Tensor]:
+        """Weights (n,) of the batch's rays by their frame's weight; None when all count."""
+        if self.frame_weight is None or "indices" not in batch or bool(self.frame_weight.min() > 0):
+            return None
+        cam = batch["indices"][:, 0].long().to(self.device).clamp(0, len(self.frame_weight) - 1)
+        return self.frame_weight.to(self.device)[cam].view(n)
+
     def get_loss_dict(self, outputs, batch, metrics_dict=None) -> Dict[str, Tensor]:
         gt, fg = self._targets(batch)
         acc = outputs["accumulation"].clamp(1e-4, 1 - 1e-4)
+        rgb_err = (outputs["rgb"] - gt).square().mean(-1).view(-1)
+        mask_err = F.binary_cross_entropy(acc, fg, reduction="none").view(-1)
+        w = self._ray_weights(batch, len(rgb_err))
+        if w is not None:  # frames whose mask disagrees with the rest teach nothing
+            rgb_err, mask_err = rgb_err * w / w.mean().clamp(min=1e-6), mask_err * w / w.mean().clamp(min=1e-6)
         return {
-            "rgb_loss": F.mse_loss(outputs["rgb"], gt),
-            "mask_loss": self.config.mask_loss_mult * F.binary_cross_entropy(acc, fg),
+            "rgb_loss": rgb_err.mean(),
+            "mask_loss": self.config.mask_loss_mult * mask_err.mean(),
             "tv_loss": self.config.tv_loss_mult * self.field.tv_loss(self.config.tv_voxels),
             **({"sparsity_loss": self.config.sparsity_loss_mult * outputs["thickness"]}
                if "thickness" in outputs else {}),

@@ -66,6 +66,9 @@ class NerfregPipelineConfig(VanillaPipelineConfig):
     """Ranges of the random lights of the relit copies."""
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     """Augmentation of the crops."""
+    render_max_side: int = 320
+    """Training views rendered whole (surface export, phase 2) are reduced to at most this many
+    pixels on their longer side: large images add nothing there but time."""
 
 
 EMBED_GROUPS = ("keys", "query")
@@ -136,15 +139,30 @@ class NerfregPipeline(VanillaPipeline):
         outputs["dirs"], outputs["R_c2w"] = rays.directions, cams.camera_to_worlds[0, :3, :3]
         return outputs
 
+    def render_camera(self, index: int):
+        """Training camera `index` (a Cameras of one), reduced to `render_max_side` when larger."""
+        cams = self.datamanager.train_dataset.cameras[index : index + 1]
+        side = int(max(cams.width.max(), cams.height.max()))
+        limit = getattr(self.config, "render_max_side", 0) or side  # runs configured before the option
+        if side > limit:
+            cams.rescale_output_resolution(limit / side)
+        return cams
+
     @torch.no_grad()
     def render_surface(self, index: int) -> dict[str, torch.Tensor]:
-        """Renders training view `index`: its rgb and fg mask, accumulation, surface points
-        (H, W, 3) in nerfstudio coordinates, their depth spread (H, W) (from 25% to 75% of the
-        ray's opacity, nerfstudio units), normals and keys."""
+        """Renders training view `index` (at `render_camera`'s size): its rgb and fg mask,
+        accumulation, surface points (H, W, 3) in nerfstudio coordinates, their depth spread (H, W)
+        (from 25% to 75% of the ray's opacity, nerfstudio units), normals and keys."""
         dataset = self.datamanager.train_dataset
-        out = self._render(dataset.cameras[index : index + 1].to(self.device))
+        cams = self.render_camera(index)
+        out = self._render(cams.to(self.device))
         data = dataset[index]
-        return {"rgb": data["image"][..., :3].to(self.device), "fg": data["fg_mask"][..., 0].to(self.device) > 0.5,
+        rgb, fg = data["image"][..., :3], data["fg_mask"][..., 0]
+        h, w = out["accumulation"].shape[:2]
+        if rgb.shape[:2] != (h, w):  # area-averaged, the mask thresholded at half
+            rgb = torch.nn.functional.interpolate(rgb.permute(2, 0, 1)[None], size=(h, w), mode="area")[0].permute(1, 2, 0)
+            fg = torch.nn.functional.interpolate(fg[None, None], size=(h, w), mode="area")[0, 0]
+        return {"rgb": rgb.to(self.device), "fg": fg.to(self.device) > 0.5,
                 "acc": out["accumulation"][..., 0], "points": out["points"], "spread": out["depth_spread"][..., 0],
                 "normals": out["normals"] * 2 - 1, "dirs": out["dirs"], "R_c2w": out["R_c2w"],
                 "keys": out["keys"]}
@@ -155,9 +173,9 @@ class NerfregPipeline(VanillaPipeline):
         intrinsics: rendered rgb on black and the field's own mask (accumulation > 0.5)."""
         from nerfstudio.cameras.cameras import Cameras
 
-        c = self.datamanager.train_dataset.cameras
-        cams = Cameras(camera_to_worlds=c2w_opengl[None].float(), fx=c.fx[:1], fy=c.fy[:1], cx=c.cx[:1], cy=c.cy[:1],
-                       width=c.width[:1], height=c.height[:1]).to(self.device)
+        c = self.render_camera(0)
+        cams = Cameras(camera_to_worlds=c2w_opengl[None].float(), fx=c.fx, fy=c.fy, cx=c.cx, cy=c.cy,
+                       width=c.width, height=c.height).to(self.device)
         out = self._render(cams)
         fg = out["accumulation"][..., 0] > 0.5
         return {"rgb": out["rgb"] * fg[..., None], "fg": fg, "acc": out["accumulation"][..., 0], "points": out["points"],

@@ -25,25 +25,37 @@ def load_sequence(config_path: Path, name: str) -> SequenceData:
     pipeline, _ = load_run(config_path, require_features=True)
     surface = export_surface(pipeline)
     keep = _inliers(surface.points)
-    ds = read_nerfstudio_dataset(Path(pipeline.datamanager.config.data))
+    ds = read_nerfstudio_dataset(Path(pipeline.datamanager.config.data), empty_masks="skip")
+    frames = sorted([*ds.frames, *ds.skipped], key=lambda f: f.index)  # every image gets a label
     meta = ds.meta or {}
     return SequenceData(
         name=name,
         points=surface.points[keep],
         normals=surface.normals[keep],
         diameter=float(meta.get("diameter") or robust_extent(surface.points[keep])),
-        masks=[load_foreground(f) for f in ds.frames],
-        Ks=[f.K for f in ds.frames],
-        T_world_camcv=[c2w_opengl_to_opencv(f.T_world_camgl) for f in ds.frames],
+        masks=[load_foreground(f) for f in frames],
+        Ks=[f.K for f in frames],
+        T_world_camcv=[c2w_opengl_to_opencv(f.T_world_camgl) for f in frames],
         keys=surface.keys[keep],
         spread=surface.spread[keep],
-        images=[f.image_path for f in ds.frames],
+        images=[f.image_path for f in frames],
         unit=_unit(meta, ds.root),
         object_name=meta.get("object"),
         case_id=meta.get("case_id"),
         source=str(config_path),
         features=EncoderFeatures(pipeline.model.query_encoder, pipeline.config.query_size, query_rotations(pipeline)),
+        mask_trust=_mask_trust(pipeline, frames),
     )
+
+
+def _mask_trust(pipeline, frames) -> np.ndarray:
+    """Per frame: False where training left the frame out (empty mask) or found its mask at odds
+    with the others (the dataparser's `frame_flagged`)."""
+    outputs = pipeline.datamanager.train_dataparser_outputs
+    flagged = outputs.metadata.get("frame_flagged")
+    trained = {Path(f).resolve(): (bool(flagged[i]) if flagged is not None else False)
+               for i, f in enumerate(outputs.image_filenames)}
+    return np.array([f.image_path.resolve() in trained and not trained[f.image_path.resolve()] for f in frames])
 
 
 def _unit(meta: dict, root: Path) -> Optional[str]:
@@ -65,6 +77,6 @@ def check_same_object(seq1: SequenceData, seq2: SequenceData) -> None:
         raise NerfregError(f"the runs are in different units: {seq1.unit} and {seq2.unit}")
     if seq1.object_name and seq2.object_name and seq1.object_name != seq2.object_name:
         raise NerfregError(f"the runs are of different objects: '{seq1.object_name}' and '{seq2.object_name}'")
-    e1, e2 = seq1.extent, seq2.extent
+    e1, e2 = seq1.core_extent, seq2.core_extent
     if max(e1, e2) / max(min(e1, e2), 1e-12) > 1.6:
         raise NerfregError(f"the two reconstructions differ in size ({e1:.4g} vs {e2:.4g}): different objects or scales")

@@ -1,0 +1,105 @@
+"""The visual hull under capture-like masks: votes before carving, the seen fraction, frames whose
+mask disagrees with the rest; mask files read with a stated threshold."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from nerfreg_ns.data.capture import gross_error
+from nerfreg_ns.data.images import read_mask, write_png
+from nerfreg_ns.geometry.cameras import c2w_opencv_to_opengl, camera_poses
+from nerfreg_ns.nerf.hull import carve, disagreeing_frames, frame_agreement
+
+RADIUS = 0.3
+
+
+def _sphere_views(n: int = 24, size: int = 64, seed: int = 0):
+    """Cameras around a sphere of RADIUS at the origin, OpenGL c2w (n, 3, 4), K (n, 3, 3)
+    (continuous pixel coordinates), and the exact masks."""
+    rng = np.random.default_rng(seed)
+    poses = camera_poses(n, (-60, 60), 1.5, rng)
+    f = 1.2 * size
+    K = torch.tensor([[f, 0, size / 2], [0, f, size / 2], [0, 0, 1]], dtype=torch.float32).expand(n, 3, 3)
+    v, u = np.mgrid[:size, :size] + 0.5
+    masks = []
+    for T in poses:
+        d = np.stack([(u - size / 2) / f, (v - size / 2) / f, np.ones_like(u)], -1) @ T[:3, :3].T
+        d /= np.linalg.norm(d, axis=-1, keepdims=True)
+        o = T[:3, 3]
+        b = d @ o
+        masks.append(torch.from_numpy(b * b - (o @ o - RADIUS**2) > 0))
+    c2w = torch.tensor(np.stack([c2w_opencv_to_opengl(T)[:3] for T in poses]), dtype=torch.float32)
+    return c2w, K, masks
+
+
+def _sphere_voxels_kept(occ: torch.Tensor, aabb: torch.Tensor) -> float:
+    res = occ.shape[0]
+    axes = [torch.linspace(0, 1, res + 1)[:-1] + 0.5 / res] * 3
+    grid = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1) * (aabb[1] - aabb[0]) + aabb[0]
+    inside = grid.norm(dim=-1) < RADIUS * 0.95
+    return float(occ[inside].float().mean())
+
+
+def test_one_mask_missing_a_piece_does_not_cut_the_part_when_two_views_must_agree():
+    c2w, K, masks = _sphere_views()
+    rng = np.random.default_rng(1)
+    bad = masks.copy()
+    for i in (3, 11):  # two frames, pieces missing in different places
+        m, _ = gross_error(masks[i].numpy(), rng)
+        while m.sum() >= masks[i].sum():
+            m, _ = gross_error(masks[i].numpy(), rng)
+        bad[i] = torch.from_numpy(m)
+    aabb = torch.tensor([[-0.5] * 3, [0.5] * 3])
+    strict = carve(c2w, K, bad, aabb, 48)
+    voted = carve(c2w, K, bad, aabb, 48, votes=2)
+    assert _sphere_voxels_kept(carve(c2w, K, masks, aabb, 48), aabb) == 1.0
+    assert _sphere_voxels_kept(strict, aabb) < 0.97  # every view's word is final: the part is cut
+    assert _sphere_voxels_kept(voted, aabb) == 1.0
+
+
+def test_space_few_cameras_see_is_not_kept():
+    c2w, K, masks = _sphere_views()
+    aabb = torch.tensor([[-1.5] * 3, [1.5] * 3])
+    loose = carve(c2w, K, masks, aabb, 48, min_views=1)
+    strict = carve(c2w, K, masks, aabb, 48, min_views=1, min_seen_frac=0.4)
+    far = torch.stack(torch.meshgrid(*[torch.linspace(-1.5, 1.5, 49)[:-1] + 1.5 / 48] * 3, indexing="ij"), -1).norm(dim=-1) > 0.6
+    assert (loose & far).sum() > 0  # cones towards the cameras survive a plain hull
+    assert (strict & far).sum() < 0.1 * (loose & far).sum()
+    assert _sphere_voxels_kept(strict, aabb) == 1.0
+
+
+def test_frames_whose_mask_disagrees_are_found():
+    c2w, K, masks = _sphere_views(seed=2)
+    rng = np.random.default_rng(4)
+    bad = list(masks)
+    for i in (2, 9, 17):
+        m, _ = gross_error(masks[i].numpy(), rng)
+        bad[i] = torch.from_numpy(m)
+    aabb = torch.tensor([[-0.5] * 3, [0.5] * 3])
+    occ = carve(c2w, K, bad, aabb, 48, votes=2)
+    iou = frame_agreement(c2w, K, bad, aabb, occ)
+    flagged = disagreeing_frames(iou)
+    assert flagged.nonzero()[:, 0].tolist() == [2, 9, 17]
+    assert float(iou[~flagged].min()) > 0.85
+
+
+def test_masks_are_thresholded_at_half_scale(tmp_path):
+    soft = np.zeros((8, 8), np.uint8)
+    soft[2:6, 2:6] = 200
+    soft[0, :] = 60  # anti-aliasing or JPEG noise: below half
+    write_png(tmp_path / "soft.png", soft)
+    assert read_mask(tmp_path / "soft.png").sum() == 16
+    labels = (soft == 200).astype(np.uint8)  # 0/1 label image
+    write_png(tmp_path / "labels.png", labels)
+    assert read_mask(tmp_path / "labels.png").sum() == 16
+
+
+@pytest.mark.parametrize("votes", [1, 2])
+def test_votes_keep_clean_hulls_unchanged(votes):
+    c2w, K, masks = _sphere_views(seed=5)
+    aabb = torch.tensor([[-0.5] * 3, [0.5] * 3])
+    occ = carve(c2w, K, masks, aabb, 32, votes=votes)
+    assert _sphere_voxels_kept(occ, aabb) == 1.0
+    assert occ.float().mean() < 1.3 * (4 / 3 * np.pi * RADIUS**3) / 1.0 + 0.05
