@@ -79,10 +79,12 @@ def test_frames_whose_mask_disagrees_are_found():
         bad[i] = torch.from_numpy(m)
     aabb = torch.tensor([[-0.5] * 3, [0.5] * 3])
     occ = carve(c2w, K, bad, aabb, 48, votes=2)
-    iou = frame_agreement(c2w, K, bad, aabb, occ)
-    flagged = disagreeing_frames(iou)
+    disagreement = frame_agreement(c2w, K, bad, aabb, occ, tol_px=0.0)
+    flagged = disagreeing_frames(disagreement)
     assert flagged.nonzero()[:, 0].tolist() == [2, 9, 17]
-    assert float(iou[~flagged].min()) > 0.85
+    assert float(disagreement[~flagged].max()) < 0.01
+    clean = frame_agreement(c2w, K, masks, aabb, carve(c2w, K, masks, aabb, 48, votes=2), tol_px=0.0)
+    assert not disagreeing_frames(clean).any()
 
 
 def test_masks_are_thresholded_at_half_scale(tmp_path):

@@ -40,7 +40,10 @@ class NerfregDataParserConfig(NerfstudioDataParserConfig):
     """Carving forgives a point this many pixels outside a mask (pose noise, ragged masks)."""
     carve_votes: int = 2
     """Views that must put a point outside their masks before it is carved: one frame with a
-    piece missing from its mask does not cut the part."""
+    piece missing from its mask does not cut the part. Sequences of fewer than
+    `few_views` frames carve on one view's word (each view's evidence counts there)."""
+    few_views: int = 24
+    """Below this many frames, `carve_votes` is 1."""
     min_seen_frac: float = 0.4
     """Space seen by fewer than this fraction of the cameras is not the object's (no cones
     towards single cameras)."""
@@ -68,9 +71,9 @@ class NerfregDataParser(Nerfstudio):
         out.metadata["fg_mask_filenames"] = fg_files
         if getattr(self, "_hull_cache", None) is None:  # train and eval splits are the same views
             self._hull_cache = self._hull(out, fg_files)
-        aabb, occ, iou, flagged = self._hull_cache
+        aabb, occ, disagreement, flagged = self._hull_cache
         out.metadata["hull_aabb"], out.metadata["hull_occ"] = aabb, occ
-        out.metadata["frame_iou"], out.metadata["frame_flagged"] = iou, flagged
+        out.metadata["frame_disagreement"], out.metadata["frame_flagged"] = disagreement, flagged
         out.metadata["frame_weight"] = (~flagged).float()
         out.metadata["camera_rotations"] = out.cameras.camera_to_worlds[:, :3, :3].clone()
         out.scene_box = SceneBox(aabb=aabb.clone())
@@ -84,16 +87,11 @@ class NerfregDataParser(Nerfstudio):
         c = self.config
         try:
             aabb, occ = visual_hull(cams.camera_to_worlds, K, masks, c.hull_res, tol_px=c.mask_dilate_px,
-                                    votes=c.carve_votes, min_seen_frac=c.min_seen_frac)
+                                    votes=c.carve_votes if len(masks) >= c.few_views else 1, min_seen_frac=c.min_seen_frac)
         except ValueError as e:
             fail(f"{c.data}: {e}")
-        iou = frame_agreement(cams.camera_to_worlds, K, masks, aabb, occ)
-        flagged = disagreeing_frames(iou)
-        if flagged.any():
-            names = ", ".join(Path(out.image_filenames[i]).name for i in flagged.nonzero()[:, 0].tolist())
-            print(f"nerfreg-feature: warning: {int(flagged.sum())} frame(s) whose mask disagrees with the others "
-                  f"(hull IoU under {float(iou.median()):.2f} by far) are left out of training: {names}", file=sys.stderr)
-        return aabb, occ, iou, flagged
+        disagreement = frame_agreement(cams.camera_to_worlds, K, masks, aabb, occ, c.mask_dilate_px)
+        return aabb, occ, disagreement, disagreeing_frames(disagreement)
 
 
 def _without_images(out, drop: set[Path]):

@@ -59,43 +59,43 @@ def carve(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, res: int, m
     return occ.reshape(res, res, res)
 
 
-def frame_agreement(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, occ: Tensor) -> Tensor:
-    """IoU (N,) of each view's mask with the hull's silhouette in that view.
+def frame_agreement(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, occ: Tensor, tol_px: float = 1.0) -> Tensor:
+    """Per view (N,): the area where its mask and the hull's silhouette disagree by more than
+    the carving's slack, over the mask's area.
 
-    The hull is what all views agree on, so a frame whose mask has a blob added or a piece
-    missing stands out with a low IoU. Silhouettes are splatted voxel centres, closed over the
-    voxel's projected size.
+    Every surviving voxel projects inside each view's mask (within `tol_px`, the hull's one-voxel
+    margin, and the one outside vote a voxel may carry), and the part lies inside the hull, so a
+    clean frame disagrees by almost nothing, however loose the hull is elsewhere. A blob added
+    to a mask lies outside the hull's silhouette (the other views carve it); a piece missing
+    leaves the hull's silhouette outside the mask. Silhouettes: a ray through every pixel
+    centre, marched through the occupancy.
     """
     import cv2
 
-    res = occ.shape[0]
-    idx = occ.nonzero().float()
-    pts = aabb[0] + (idx + 0.5) / res * (aabb[1] - aabb[0])
-    voxel = float((aabb[1, 0] - aabb[0, 0]) / res)
-    ious = []
+    out = []
+    steps = 2 * occ.shape[0]
+    voxel = float((aabb[1, 0] - aabb[0, 0]) / occ.shape[0])
+    centre = (aabb[0] + aabb[1]) / 2
     for i, mask in enumerate(masks):
-        R, t = c2w[i, :3, :3], c2w[i, :3, 3]
         h, w = mask.shape
-        p = (pts - t) @ R
-        z = -p[:, 2]
-        u = (K[i, 0, 0] * p[:, 0] / z + K[i, 0, 2]).long()
-        v = (-K[i, 1, 1] * p[:, 1] / z + K[i, 1, 2]).long()
-        ok = (z > 0) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
-        sil = np.zeros((h, w), np.uint8)
-        sil[v[ok].cpu().numpy(), u[ok].cpu().numpy()] = 1
-        k = 2 * int(np.ceil(float(K[i, 0, 0]) * voxel / float(z[ok].min().clamp(min=1e-6)) if ok.any() else 1)) + 1
-        sil = cv2.morphologyEx(sil, cv2.MORPH_CLOSE, np.ones((k, k), np.uint8)) > 0
-        m = mask.cpu().numpy()
-        ious.append((sil & m).sum() / max((sil | m).sum(), 1))
-    return torch.tensor(ious, dtype=torch.float32)
+        v, u = torch.meshgrid(torch.arange(h, device=c2w.device) + 0.5, torch.arange(w, device=c2w.device) + 0.5, indexing="ij")
+        d_cam = torch.stack([(u - K[i, 0, 2]) / K[i, 0, 0], -(v - K[i, 1, 2]) / K[i, 1, 1], -torch.ones_like(u)], -1).reshape(-1, 3)
+        d = F.normalize(d_cam @ c2w[i, :3, :3].T, dim=-1)
+        o = c2w[i, :3, 3].expand_as(d)
+        _, _, hit = ray_hull_interval(o, d, aabb, occ, steps)
+        dist = float((c2w[i, :3, 3] - centre).norm())
+        r = int(np.ceil(tol_px + 1.5 * float(K[i, 0, 0]) * voxel / max(dist, 1e-6)))
+        ker = np.ones((2 * r + 1, 2 * r + 1), np.uint8)
+        sil, m = hit.view(h, w).cpu().numpy().astype(np.uint8), mask.cpu().numpy().astype(np.uint8)
+        excess = (m > cv2.dilate(sil, ker)).sum() + (sil > cv2.dilate(m, ker)).sum()
+        out.append(float(excess) / max(float(m.sum()), 1.0))
+    return torch.tensor(out, dtype=torch.float32)
 
 
-def disagreeing_frames(iou: Tensor, floor: float = 0.05) -> Tensor:
-    """Frames (bool, N) whose hull IoU falls well below the others': more than max(`floor`, four
-    median absolute deviations) under the median."""
-    med = iou.median()
-    mad = (iou - med).abs().median()
-    return iou < med - max(floor, 4 * float(mad))
+def disagreeing_frames(disagreement: Tensor, floor: float = 0.03) -> Tensor:
+    """Frames (bool, N) whose mask disagrees with the hull (`frame_agreement`) by more than
+    `floor` of its area and more than three times the median frame's."""
+    return disagreement > max(floor, 3 * float(disagreement.median()))
 
 
 def dilate(occ: Tensor, voxels: int = 1) -> Tensor:

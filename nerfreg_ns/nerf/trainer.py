@@ -9,6 +9,7 @@ set-up fails (e.g. masks that carve the visual hull away).
 from __future__ import annotations
 
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Type
@@ -33,6 +34,12 @@ class NerfregTrainer(Trainer):
             if created is not None:
                 shutil.rmtree(created, ignore_errors=True)
             raise
+        outputs = self.pipeline.datamanager.train_dataparser_outputs
+        flagged = outputs.metadata.get("frame_flagged")
+        if flagged is not None and bool(flagged.any()):  # said once, when training; loading a run stays quiet
+            names = ", ".join(Path(outputs.image_filenames[i]).name for i in flagged.nonzero()[:, 0].tolist())
+            print(f"nerfreg-feature: warning: {int(flagged.sum())} frame(s) whose mask disagrees with the visual hull "
+                  f"(a blob added or a piece missing) left out of training: {names}", file=sys.stderr)
 
 
 @dataclass
@@ -46,7 +53,7 @@ class NerfregTrainerConfig(TrainerConfig):
         if data is None:
             fail("no dataset: give --data DATASET_FOLDER")
         try:
-            read_nerfstudio_dataset(data, check_masks=True, min_frames=2)
+            read_nerfstudio_dataset(data, check_masks=True, min_frames=2, empty_masks="skip")
         except NerfregError as e:
             fail(str(e), e.exit_code)
         base = Path(self.get_base_dir()).absolute()
