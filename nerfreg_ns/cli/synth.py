@@ -88,12 +88,12 @@ def main(cfg: SynthConfig) -> int:
 
     if cfg.mesh is not None:
         mesh, name = load_mesh(cfg.mesh), cfg.name or cfg.mesh.stem
-    elif cfg.part == "random":
-        mesh, info = make_random_part(cfg.seed, cfg.family, cfg.size_mm)
-        mesh.apply_scale(1.0 / mm_per_unit(cfg.unit))
-        name = cfg.name or info.name
-    else:
-        mesh, name = make_default_part(), cfg.name or DEFAULT_OBJECT_NAME
+    else:  # a generated part: built in mm
+        if cfg.part == "random":
+            mesh, info = make_random_part(cfg.seed, cfg.family, cfg.size_mm)
+            name = cfg.name or info.name
+        else:
+            mesh, name = make_default_part(), cfg.name or DEFAULT_OBJECT_NAME
         mesh.apply_scale(1.0 / mm_per_unit(cfg.unit))
     capture = capture_options(
         cfg.capture, fill=cfg.fill, roll_deg=cfg.roll_deg, lookat_jitter=cfg.lookat_jitter, uneven=cfg.uneven,

@@ -61,15 +61,15 @@ class Renderer:
         view_dir = -dirs / np.linalg.norm(dirs, axis=1, keepdims=True)
         n = normals * np.sign((normals * view_dir).sum(1, keepdims=True) + 1e-12)  # face the camera
         # direction from the surface towards a light up and to the right of the camera
+        key = R @ np.array([0.4, -0.7, -0.6]) if key_obj is None else np.asarray(key_obj, float)
+        key = key / np.linalg.norm(key)
         if key_obj is None:
-            key = R @ np.array([0.4, -0.7, -0.6])
-            shade = 0.12 + 0.58 * np.clip((n * view_dir).sum(1), 0, 1) + 0.30 * np.clip(n @ (key / np.linalg.norm(key)), 0, 1)
+            shade = 0.12 + 0.58 * np.clip((n * view_dir).sum(1), 0, 1) + 0.30 * np.clip(n @ key, 0, 1)
         else:  # a room: ambient, a little camera fill, mostly the fixed key light
-            key = np.asarray(key_obj, float) / np.linalg.norm(key_obj)
             shade = 0.15 + 0.20 * np.clip((n * view_dir).sum(1), 0, 1) + 0.65 * np.clip(n @ key, 0, 1)
         rgb = shade[:, None] * ALBEDO[None, :]
         if specular > 0:
-            half = view_dir + (key / np.linalg.norm(key))[None]
+            half = view_dir + key[None]
             half /= np.linalg.norm(half, axis=1, keepdims=True).clip(1e-9)
             rgb = rgb + specular * np.clip((n * half).sum(1), 0, 1)[:, None] ** shininess
         rgb = np.clip(rgb, 0, 1)

@@ -74,7 +74,6 @@ class NerfregDataParser(Nerfstudio):
         aabb, occ, disagreement, flagged = self._hull_cache
         out.metadata["hull_aabb"], out.metadata["hull_occ"] = aabb, occ
         out.metadata["frame_disagreement"], out.metadata["frame_flagged"] = disagreement, flagged
-        out.metadata["frame_weight"] = (~flagged).float()
         out.metadata["camera_rotations"] = out.cameras.camera_to_worlds[:, :3, :3].clone()
         out.scene_box = SceneBox(aabb=aabb.clone())
         return out

@@ -91,7 +91,7 @@ def export_surface(pipeline, voxel_frac: float = 0.004, free_space_frac: float =
     flagged = pipeline.datamanager.train_dataparser_outputs.metadata.get("frame_flagged")
     for i in track(range(n), description="rendering surface points", transient=True):
         r = pipeline.render_surface(i)
-        cams.append(pipeline.render_camera(i))
+        cams.append(r["camera"])
         origin = dataset.cameras.camera_to_worlds[i, :3, 3].to(r["points"].device)
         depth = torch.where(r["acc"] > 0.5, (r["points"] - origin).norm(dim=-1), torch.inf)
         depth_maps.append(depth.cpu())

@@ -7,6 +7,8 @@ Coordinates here are nerfstudio's (after the dataparser transform); cameras are 
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -22,7 +24,7 @@ def outside_distance(mask: Tensor) -> Tensor:
 
 
 def carve(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, res: int, min_views: int = 3,
-          tol_px: float = 0.0, votes: int = 1, min_seen_frac: float = 0.0) -> Tensor:
+          tol_px: float = 0.0, votes: int = 1, min_seen_frac: float = 0.0, outside: Optional[list[Tensor]] = None) -> Tensor:
     """Occupancy (res, res, res) bool, indexed [x, y, z], of the voxels of `aabb` (2, 3) that
     fewer than `votes` views see more than `tol_px` outside their mask (H, W) bool, and that at
     least `min_views` cameras and a fraction `min_seen_frac` of them see.
@@ -31,7 +33,10 @@ def carve(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, res: int, m
     does not cut it; space that few cameras see (cones towards each camera) is not the object's,
     whatever their masks say. c2w (N, 3, 4) OpenGL camera-to-world, K (N, 3, 3) continuous
     pixel coordinates. Carved voxels leave the candidate set, so the work shrinks as it proceeds.
+    `outside`: the masks' `outside_distance` maps when already computed.
     """
+    if tol_px > 0 and outside is None:
+        outside = [outside_distance(m) for m in masks]
     dev = aabb.device
     axes = [torch.linspace(0, 1, res + 1, device=dev)[:-1] + 0.5 / res for _ in range(3)]
     grid = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
@@ -48,7 +53,7 @@ def carve(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, res: int, m
         v = -K[i, 1, 1] * p[:, 1] / z + K[i, 1, 2]
         seen = (z > 0) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
         ui, vi = u.clamp(0, w - 1).long(), v.clamp(0, h - 1).long()
-        far = outside_distance(mask).to(dev)[vi, ui] > tol_px if tol_px > 0 else ~mask.to(dev)[vi, ui]
+        far = outside[i].to(dev)[vi, ui] > tol_px if tol_px > 0 else ~mask.to(dev)[vi, ui]
         seen_count[alive] += seen.int()
         out_votes[alive] += (seen & far).int()
         alive = alive[out_votes[alive] < votes]
@@ -57,6 +62,10 @@ def carve(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, res: int, m
     need = max(min(min_views, len(masks)), int(np.ceil(min_seen_frac * len(masks))))
     occ &= seen_count >= need
     return occ.reshape(res, res, res)
+
+
+RAY_CHUNK = 1 << 15
+"""Rays marched at once when drawing silhouettes (each holds `steps` samples in memory)."""
 
 
 def frame_agreement(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, occ: Tensor, tol_px: float = 1.0) -> Tensor:
@@ -82,7 +91,8 @@ def frame_agreement(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, o
         d_cam = torch.stack([(u - K[i, 0, 2]) / K[i, 0, 0], -(v - K[i, 1, 2]) / K[i, 1, 1], -torch.ones_like(u)], -1).reshape(-1, 3)
         d = F.normalize(d_cam @ c2w[i, :3, :3].T, dim=-1)
         o = c2w[i, :3, 3].expand_as(d)
-        _, _, hit = ray_hull_interval(o, d, aabb, occ, steps)
+        hit = torch.cat([ray_hull_interval(o[j : j + RAY_CHUNK], d[j : j + RAY_CHUNK], aabb, occ, steps)[2]
+                         for j in range(0, len(d), RAY_CHUNK)])
         dist = float((c2w[i, :3, 3] - centre).norm())
         r = int(np.ceil(tol_px + 1.5 * float(K[i, 0, 0]) * voxel / max(dist, 1e-6)))
         ker = np.ones((2 * r + 1, 2 * r + 1), np.uint8)
@@ -111,7 +121,8 @@ def visual_hull(c2w: Tensor, K: Tensor, masks: list[Tensor], res: int, margin_vo
 
     Returns (aabb (2, 3), occupancy (res, res, res) bool [x, y, z]) with a safety margin.
     """
-    opts = dict(tol_px=tol_px, votes=votes, min_seen_frac=min_seen_frac)
+    outside = [outside_distance(m) for m in masks] if tol_px > 0 else None  # once for both levels
+    opts = dict(tol_px=tol_px, votes=votes, min_seen_frac=min_seen_frac, outside=outside)
     box = torch.tensor([[-1.0] * 3, [1.0] * 3], device=c2w.device)
     coarse = carve(c2w, K, masks, box, 64, **opts)
     if not coarse.any():

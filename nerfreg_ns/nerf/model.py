@@ -88,8 +88,8 @@ class NerfregModel(Model):
         self.register_buffer("key_background", F.one_hot(torch.tensor(0), c.emb_dim).float())
         # per training frame, 0 where its mask disagrees with the others (not saved: the
         # dataparser recomputes it, and runs trained before it existed still load)
-        fw = meta.get("frame_weight")
-        self.frame_weight: Optional[Tensor] = fw.float().clone() if fw is not None else None
+        flagged = meta.get("frame_flagged")
+        self.frame_weight: Optional[Tensor] = (~flagged).float() if flagged is not None else None
 
     def get_param_groups(self) -> Dict[str, List[Parameter]]:
         return {

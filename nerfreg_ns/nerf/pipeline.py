@@ -150,9 +150,9 @@ class NerfregPipeline(VanillaPipeline):
 
     @torch.no_grad()
     def render_surface(self, index: int) -> dict[str, torch.Tensor]:
-        """Renders training view `index` (at `render_camera`'s size): its rgb and fg mask,
-        accumulation, surface points (H, W, 3) in nerfstudio coordinates, their depth spread (H, W)
-        (from 25% to 75% of the ray's opacity, nerfstudio units), normals and keys."""
+        """Renders training view `index` (at `render_camera`'s size, returned as "camera"): its rgb
+        and fg mask, accumulation, surface points (H, W, 3) in nerfstudio coordinates, their depth
+        spread (H, W) (from 25% to 75% of the ray's opacity, nerfstudio units), normals and keys."""
         dataset = self.datamanager.train_dataset
         cams = self.render_camera(index)
         out = self._render(cams.to(self.device))
@@ -165,7 +165,7 @@ class NerfregPipeline(VanillaPipeline):
         return {"rgb": rgb.to(self.device), "fg": fg.to(self.device) > 0.5,
                 "acc": out["accumulation"][..., 0], "points": out["points"], "spread": out["depth_spread"][..., 0],
                 "normals": out["normals"] * 2 - 1, "dirs": out["dirs"], "R_c2w": out["R_c2w"],
-                "keys": out["keys"]}
+                "keys": out["keys"], "camera": cams}
 
     @torch.no_grad()
     def render_novel(self, c2w_opengl: torch.Tensor) -> dict[str, torch.Tensor]:
