@@ -36,6 +36,8 @@ FIXED: list[tuple[str, Any, Any, str]] = [
     ("unit", Optional[Unit], None, "Length unit of the datasets when they do not say it (needed for BOP labels, in mm)."),
     ("list_plugins", bool, False, "List the plugins and exit."),
     ("overwrite", bool, False, "Replace an existing output folder."),
+    ("estimate_scale", bool, False, "Estimate a scale too (7 DoF), for sequences posed each in its own scale (SfM): sequence 2 is "
+     "scaled into sequence 1's units; registration.json gives scale and T_seq1_seq2. Off: two sizes are refused."),
     ("min_overlap", float, 0.05, "Refuse when less of sequence 2's surface than this meets sequence 1's under the best pose."),
 ]
 
@@ -174,6 +176,7 @@ def run(cmd: Command, sequences=None) -> int:
     from nerfreg_ns.register import outputs
     from nerfreg_ns.register.inputs import check_same_object, load_sequence
     from nerfreg_ns.register.run import overlap_fraction, register_sequences
+    from nerfreg_ns.register.scale import register_with_scale
 
     cfg, registry = cmd.options, cmd.registry
     if cfg.list_plugins:
@@ -189,12 +192,17 @@ def run(cmd: Command, sequences=None) -> int:
     if cfg.out.exists() and not cfg.overwrite:
         raise NerfregError(f"output folder already exists: {cfg.out} (pass --overwrite to replace it)")
     seq1, seq2 = sequences or (load_sequence(cfg.seq1, "seq1"), load_sequence(cfg.seq2, "seq2"))
-    check_same_object(seq1, seq2)
-    unit = outputs.resolve_unit(seq1, seq2, cfg.unit)
+    check_same_object(seq1, seq2, same_scale=not cfg.estimate_scale)
+    plugs = (registry.make("generator", *chosen["generator"]), registry.make("verifier", *chosen["verifier"]),
+             {name: registry.make("refiner", name, opts) for name, opts in refiners.items()})
+    scale_record = None
+    if cfg.estimate_scale:  # from here on sequence 2 is in sequence 1's units
+        unit = outputs.resolve_unit(seq1, seq1, cfg.unit)
+        result, _, seq2, scale_record = register_with_scale(seq1, seq2, *plugs)
+    else:
+        unit = outputs.resolve_unit(seq1, seq2, cfg.unit)
+        result = register_sequences(seq1, seq2, *plugs)
     no_bop = outputs.why_no_bop(seq1, seq2, unit)
-    result = register_sequences(seq1, seq2, registry.make("generator", *chosen["generator"]),
-                                registry.make("verifier", *chosen["verifier"]),
-                                {name: registry.make("refiner", name, opts) for name, opts in refiners.items()})
     overlap = overlap_fraction(seq1, seq2, result.best.T_seq1_seq2)
     if overlap < cfg.min_overlap:
         raise NerfregError(f"the two surfaces do not overlap: under the best hypothesis only {100 * overlap:.1f}% of sequence 2's "
@@ -203,7 +211,7 @@ def run(cmd: Command, sequences=None) -> int:
     plugins: dict[str, Any] = {kind: _describe(registry.get(kind, name), opts) for kind, (name, opts) in chosen.items()}
     plugins["refiners"] = [_describe(registry.get("refiner", name), opts) for name, opts in refiners.items()]
     plugins["refiner"] = next(r for r in plugins["refiners"] if r["name"] == result.best.refiner)  # the one that won
-    reg = outputs.registration_dict(result, seq1, seq2, plugins, unit)
+    reg = outputs.registration_dict(result, seq1, seq2, plugins, unit, scale_record)
     with atomic_output_dir(cfg.out, overwrite=cfg.overwrite) as tmp:
         pts, nrm = outputs.merged_cloud(seq1, seq2, result.best.T_seq1_seq2)
         write_point_ply(tmp / "merged.ply", pts, nrm, np.full_like(pts, 0.7))
@@ -216,7 +224,8 @@ def run(cmd: Command, sequences=None) -> int:
         write_json_atomic(tmp / "registration.json", reg)
         outputs.write_report(tmp / "report.png", seq1, seq2, result, mesh)
     verdict = "confident" if reg["confident"] else "NOT confident"
-    print(f"wrote {cfg.out}: best hypothesis {reg['source']} (score {reg['score']:.4f}, {verdict}); see {cfg.out / 'report.png'}")
+    scaled = f", sequence 2 scaled by {reg['scale']:.5g}" if scale_record else ""
+    print(f"wrote {cfg.out}: best hypothesis {reg['source']} (score {reg['score']:.4f}, {verdict}{scaled}); see {cfg.out / 'report.png'}")
     if no_bop is not None:
         print(f"{PROG}: warning: no BOP labels written: {no_bop}", file=sys.stderr)
     if not reg["confident"]:

@@ -71,12 +71,16 @@ def _inliers(points: np.ndarray) -> np.ndarray:
     return np.asarray(idx, dtype=np.int64)
 
 
-def check_same_object(seq1: SequenceData, seq2: SequenceData) -> None:
-    """Refuses runs of different objects, units or scales (one line, before any work)."""
-    if seq1.unit and seq2.unit and seq1.unit != seq2.unit:
-        raise NerfregError(f"the runs are in different units: {seq1.unit} and {seq2.unit}")
+def check_same_object(seq1: SequenceData, seq2: SequenceData, same_scale: bool = True) -> None:
+    """Refuses runs of different objects, units or scales (one line, before any work); with
+    `same_scale` False (a scale will be estimated) only different objects."""
     if seq1.object_name and seq2.object_name and seq1.object_name != seq2.object_name:
         raise NerfregError(f"the runs are of different objects: '{seq1.object_name}' and '{seq2.object_name}'")
+    if not same_scale:
+        return
+    if seq1.unit and seq2.unit and seq1.unit != seq2.unit:
+        raise NerfregError(f"the runs are in different units: {seq1.unit} and {seq2.unit}")
     e1, e2 = seq1.core_extent, seq2.core_extent
     if max(e1, e2) / max(min(e1, e2), 1e-12) > 1.6:
-        raise NerfregError(f"the two reconstructions differ in size ({e1:.4g} vs {e2:.4g}): different objects or scales")
+        raise NerfregError(f"the two reconstructions differ in size ({e1:.4g} vs {e2:.4g}): different objects or scales "
+                           "(sequences posed each in its own scale, e.g. by SfM: pass --estimate-scale)")

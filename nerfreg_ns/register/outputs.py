@@ -19,6 +19,7 @@ from nerfreg_ns.geometry.transforms import apply, invert, make_T, rotate
 from nerfreg_ns.geometry.units import UNITS, check_unit, mm_per_unit, scale_T
 from nerfreg_ns.io_utils import write_bytes_atomic
 from nerfreg_ns.register.run import Result
+from nerfreg_ns.register.scale import similarity_matrix
 from nerfreg_ns.registry import SequenceData
 
 MAX_SPREAD_FRAC = 0.06
@@ -61,10 +62,18 @@ def why_no_bop(seq1: SequenceData, seq2: SequenceData, unit: str | None) -> str 
     return None
 
 
-def registration_dict(result: Result, seq1: SequenceData, seq2: SequenceData, plugins: dict[str, Any], unit: str | None) -> dict:
+def registration_dict(result: Result, seq1: SequenceData, seq2: SequenceData, plugins: dict[str, Any], unit: str | None,
+                      scale: dict | None = None) -> dict:
+    """registration.json. With an estimated `scale` (the record of `register.scale`), sequence 2's
+    points x2 map to `T_seq1_seq2 (scale x2)`; `S_seq1_seq2` is that similarity as one matrix, and
+    the hypotheses' poses are of sequence 2 already scaled."""
     best = result.best
+    s = 1.0 if scale is None else float(scale["scale"])
     return {
         "T_seq1_seq2": best.T_seq1_seq2.tolist(),
+        "scale": s,
+        "S_seq1_seq2": similarity_matrix(s, best.T_seq1_seq2).tolist(),
+        "scale_estimation": scale,
         "unit": unit,
         "object": {"name": seq1.object_name, "diameter": seq1.diameter},
         "case_id": seq1.case_id if seq1.case_id == seq2.case_id else None,
