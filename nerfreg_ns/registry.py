@@ -18,6 +18,7 @@ from typing import Any, Callable, Literal, Mapping, Optional, Protocol, TypeVar,
 import numpy as np
 
 from nerfreg_ns.errors import NerfregError
+from nerfreg_ns.geometry.cameras import reduce_view
 from nerfreg_ns.geometry.points import robust_extent
 
 Kind = Literal["generator", "verifier", "refiner"]
@@ -102,6 +103,14 @@ class SequenceData:
             if len(self.mask_trust) != len(self.masks):
                 raise ValueError(f"{self.name}: {len(self.mask_trust)} mask_trust flags for {len(self.masks)} masks")
         self._mask_distance: dict[int, np.ndarray] = {}
+
+    def reduced(self, max_side: int) -> "SequenceData":
+        """The sequence with every mask (and its intrinsics) shrunk to at most `max_side` pixels
+        on its longer side (`geometry.cameras.reduce_view`); itself when no mask is larger."""
+        if max_side <= 0 or all(max(m.shape) <= max_side for m in self.masks):
+            return self
+        Ks, masks = zip(*(reduce_view(K, m, max_side) for K, m in zip(self.Ks, self.masks)))
+        return dataclasses.replace(self, Ks=list(Ks), masks=list(masks))
 
     def trusted_views(self) -> list[int]:
         """Indices of the images whose masks may judge a pose (all, unless `mask_trust` says otherwise)."""

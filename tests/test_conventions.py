@@ -126,3 +126,33 @@ def test_so3_exp_agrees_with_an_independent_formula():
 
     w = np.random.default_rng(4).normal(size=(200, 3)) * np.r_[np.full(100, 0.5), np.full(90, 2.0), np.full(10, 1e-9)][:, None]
     np.testing.assert_allclose(so3_exp(w), Rotation.from_rotvec(w).as_matrix(), atol=1e-12)
+
+
+def test_a_reduced_view_keeps_points_on_the_same_place_of_the_image():
+    """Shrinking a 1280x720 view to 320 px: a point's coordinates move as pixel edges do
+    (s (uv + 0.5) - 0.5), back again with the inverse factor, and a disc's mask stays under the
+    points of the disc."""
+    from nerfreg_ns.geometry.cameras import centred_K, pixel_index, project, reduce_view, resized_K
+
+    K = centred_K(900.0, 1280, 720, (7.0, -4.0))
+    rng = np.random.default_rng(0)
+    pts = np.c_[rng.uniform(-0.3, 0.3, (200, 2)), rng.uniform(2.0, 3.0, 200)]
+    uv, _ = project(K, np.eye(4), pts)
+    K_small = resized_K(K, (1280, 720), (320, 180))
+    uv_small, _ = project(K_small, np.eye(4), pts)
+    np.testing.assert_allclose(uv_small, 0.25 * (uv + 0.5) - 0.5, atol=1e-9)
+    np.testing.assert_allclose(resized_K(K_small, (320, 180), (1280, 720)), K, atol=1e-9)
+    # a disc of radius 100 px around pixel (700, 300): the reduced mask holds the disc's inner points
+    cols, rows = np.meshgrid(np.arange(1280), np.arange(720))
+    mask = (cols - 700) ** 2 + (rows - 300) ** 2 <= 100**2
+    K2, small = reduce_view(K, mask, 320)
+    assert small.shape == (180, 320)
+    np.testing.assert_array_equal(K2, K_small)
+    inner = pts[np.linalg.norm(uv - [700, 300], axis=1) < 95]
+    far = pts[np.linalg.norm(uv - [700, 300], axis=1) > 105]
+    for p, want in ((inner, True), (far, False)):
+        ij = pixel_index(project(K2, np.eye(4), p)[0])
+        ok = (ij[:, 0] >= 0) & (ij[:, 0] < 320) & (ij[:, 1] >= 0) & (ij[:, 1] < 180)
+        assert np.all(small[ij[ok, 1], ij[ok, 0]] == want)
+    K3, same = reduce_view(K_small, small, 320)  # already small enough: unchanged
+    assert same is small and K3 is K_small

@@ -241,3 +241,38 @@ def test_a_frame_with_an_empty_mask_is_skipped_with_a_warning(case, tmp_path):
 
     pipeline, _ = load_run(tmp_path / "out" / "ds" / "nerfreg-feature" / "run" / "config.yml")
     assert len(pipeline.datamanager.train_dataset) == 15
+
+
+def _mix_image_sizes(seq: Path, every: int, size: tuple[int, int]) -> None:
+    """Every `every`-th frame of a dataset resized to size (w, h), its intrinsics with it (nerfstudio's
+    continuous coordinates scale as they are), as a capture mixing two cameras would have."""
+    import cv2
+
+    tj = seq / "transforms.json"
+    data = json.loads(tj.read_text())
+    for f in data["frames"][::every]:
+        sx, sy = size[0] / f["w"], size[1] / f["h"]
+        for key, interp in (("file_path", cv2.INTER_AREA), ("mask_path", cv2.INTER_NEAREST)):
+            im = cv2.imread(str(seq / f[key]), cv2.IMREAD_UNCHANGED)
+            cv2.imwrite(str(seq / f[key]), cv2.resize(im, size, interpolation=interp))
+        f.update(fl_x=f["fl_x"] * sx, cx=f["cx"] * sx, fl_y=f["fl_y"] * sy, cy=f["cy"] * sy, w=size[0], h=size[1])
+    tj.write_text(json.dumps(data, indent=1))
+
+
+def test_a_sequence_mixing_image_sizes_trains_and_reconstructs(case, tmp_path):
+    """A third of the frames at 96x80 among 64x64 ones, each with its own intrinsics: training and
+    loading for registration work per frame, and the surface is as close to the truth as usual."""
+    from nerfreg_ns.data.truth import read_truth
+    from nerfreg_ns.evaluate import TruthModel, evaluate_reconstruction
+    from nerfreg_ns.register.inputs import load_sequence
+
+    mixed = tmp_path / "case"
+    shutil.copytree(case, mixed)
+    _mix_image_sizes(mixed / "seq1", 3, (96, 80))
+    proc = ns_train(mixed / "seq1", tmp_path / "runs", 200)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seq = load_sequence(tmp_path / "runs" / "seq1" / "nerfreg-feature" / "run" / "config.yml", "seq1")
+    assert {m.shape for m in seq.masks} == {(64, 64), (80, 96)}
+    assert seq.mask_trust.all()  # no frame taken for a bad mask because of its size
+    res = evaluate_reconstruction(seq.points, TruthModel(read_truth(mixed / "truth.json"), samples=5000), "seq1", visible_from="seq1")
+    assert res["chamfer_frac"] < 0.04, res

@@ -79,6 +79,9 @@ def test_the_command_refuses_two_scales_unless_asked_and_reports_the_scale(perfe
     assert code == 0
     reg = json.loads((tmp_path / "o" / "registration.json").read_text())
     assert reg["scale"] == pytest.approx(1 / 0.3, rel=0.01) and reg["unit"] == "mm" and reg["confident"]
+    stages = {r["stage"]: r for r in reg["stages"]}
+    assert {"register (search, refine, verify)", "merged model", "BOP labels", "report"} <= set(stages)
+    assert all(r["time_s"] >= 0 and r["peak_rss_mb"] > 0 for r in reg["stages"])
     S = np.array(reg["S_seq1_seq2"])
     np.testing.assert_allclose(apply(S, sfm2.points[:300]), apply(truth.T_seq1_seq2, s2.points[:300]), atol=0.01 * truth.diameter)
     verts = np.asarray(load_mesh(tmp_path / "o" / "bop" / "models" / "obj_000001.ply").vertices)

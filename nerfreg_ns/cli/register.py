@@ -177,6 +177,7 @@ def run(cmd: Command, sequences=None) -> int:
     from nerfreg_ns.register.inputs import check_same_object, load_sequence
     from nerfreg_ns.register.run import overlap_fraction, register_sequences
     from nerfreg_ns.register.scale import register_with_scale
+    from nerfreg_ns.stages import StageClock
 
     cfg, registry = cmd.options, cmd.registry
     if cfg.list_plugins:
@@ -191,17 +192,25 @@ def run(cmd: Command, sequences=None) -> int:
     refiners = {name: getattr(cfg, cmd.groups[("refiner", registry.get("refiner", name).name)]) for name in refiner_names(cfg.refiner)}
     if cfg.out.exists() and not cfg.overwrite:
         raise NerfregError(f"output folder already exists: {cfg.out} (pass --overwrite to replace it)")
-    seq1, seq2 = sequences or (load_sequence(cfg.seq1, "seq1"), load_sequence(cfg.seq2, "seq2"))
+    clock = StageClock()
+    if sequences:
+        seq1, seq2 = sequences
+    else:
+        with clock.stage("load seq1"):
+            seq1 = load_sequence(cfg.seq1, "seq1")
+        with clock.stage("load seq2"):
+            seq2 = load_sequence(cfg.seq2, "seq2")
     check_same_object(seq1, seq2, same_scale=not cfg.estimate_scale)
     plugs = (registry.make("generator", *chosen["generator"]), registry.make("verifier", *chosen["verifier"]),
              {name: registry.make("refiner", name, opts) for name, opts in refiners.items()})
     scale_record = None
-    if cfg.estimate_scale:  # from here on sequence 2 is in sequence 1's units
-        unit = outputs.resolve_unit(seq1, seq1, cfg.unit)
-        result, _, seq2, scale_record = register_with_scale(seq1, seq2, *plugs)
-    else:
-        unit = outputs.resolve_unit(seq1, seq2, cfg.unit)
-        result = register_sequences(seq1, seq2, *plugs)
+    with clock.stage("register (search, refine, verify)"):
+        if cfg.estimate_scale:  # from here on sequence 2 is in sequence 1's units
+            unit = outputs.resolve_unit(seq1, seq1, cfg.unit)
+            result, _, seq2, scale_record = register_with_scale(seq1, seq2, *plugs)
+        else:
+            unit = outputs.resolve_unit(seq1, seq2, cfg.unit)
+            result = register_sequences(seq1, seq2, *plugs)
     no_bop = outputs.why_no_bop(seq1, seq2, unit)
     overlap = overlap_fraction(seq1, seq2, result.best.T_seq1_seq2)
     if overlap < cfg.min_overlap:
@@ -213,19 +222,24 @@ def run(cmd: Command, sequences=None) -> int:
     plugins["refiner"] = next(r for r in plugins["refiners"] if r["name"] == result.best.refiner)  # the one that won
     reg = outputs.registration_dict(result, seq1, seq2, plugins, unit, scale_record)
     with atomic_output_dir(cfg.out, overwrite=cfg.overwrite) as tmp:
-        pts, nrm = outputs.merged_cloud(seq1, seq2, result.best.T_seq1_seq2)
-        write_point_ply(tmp / "merged.ply", pts, nrm, np.full_like(pts, 0.7))
-        mesh = outputs.poisson_mesh(pts, nrm)
-        (tmp / "merged_mesh.ply").write_bytes(mesh.export(file_type="ply"))
+        with clock.stage("merged model"):
+            pts, nrm = outputs.merged_cloud(seq1, seq2, result.best.T_seq1_seq2)
+            write_point_ply(tmp / "merged.ply", pts, nrm, np.full_like(pts, 0.7))
+            mesh = outputs.poisson_mesh(pts, nrm)
+            (tmp / "merged_mesh.ply").write_bytes(mesh.export(file_type="ply"))
         reg["T_seq1_obj"] = outputs.model_placement(mesh).tolist()
         reg["bop"], reg["bop_not_written"] = ("bop", None) if no_bop is None else (None, no_bop)
         if no_bop is None:
-            outputs.write_bop_labels(tmp, seq1, seq2, result.best.T_seq1_seq2, mesh, unit)
+            with clock.stage("BOP labels"):
+                outputs.write_bop_labels(tmp, seq1, seq2, result.best.T_seq1_seq2, mesh, unit)
+        with clock.stage("report"):
+            outputs.write_report(tmp / "report.png", seq1, seq2, result, mesh)
+        reg["stages"] = clock.rows
         write_json_atomic(tmp / "registration.json", reg)
-        outputs.write_report(tmp / "report.png", seq1, seq2, result, mesh)
     verdict = "confident" if reg["confident"] else "NOT confident"
     scaled = f", sequence 2 scaled by {reg['scale']:.5g}" if scale_record else ""
     print(f"wrote {cfg.out}: best hypothesis {reg['source']} (score {reg['score']:.4f}, {verdict}{scaled}); see {cfg.out / 'report.png'}")
+    print(f"stages: {clock.line()}")
     if no_bop is not None:
         print(f"{PROG}: warning: no BOP labels written: {no_bop}", file=sys.stderr)
     if not reg["confident"]:

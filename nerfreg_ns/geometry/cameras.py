@@ -63,6 +63,39 @@ def opencv_from_continuous(uv: np.ndarray) -> np.ndarray:
     return np.asarray(uv, dtype=float) - NERFSTUDIO_PIXEL_OFFSET
 
 
+def reduced_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """The (width, height) of an image shrunk so that its longer side is at most `max_side`
+    (unchanged when it already is, or when `max_side` is 0)."""
+    side = max(width, height)
+    if max_side <= 0 or side <= max_side:
+        return width, height
+    s = max_side / side
+    return max(1, round(width * s)), max(1, round(height * s))
+
+
+def resized_K(K: np.ndarray, size: tuple[int, int], new_size: tuple[int, int]) -> np.ndarray:
+    """OpenCV intrinsics (3, 3) of the same camera after resizing its image from size (width,
+    height) to new_size: a point at uv lands at s (uv + 0.5) - 0.5 (pixel edges, not centres, scale)."""
+    sx, sy = new_size[0] / size[0], new_size[1] / size[1]
+    out = np.array(K, dtype=float)
+    out[0, 0], out[0, 1], out[0, 2] = K[0, 0] * sx, K[0, 1] * sx, sx * (K[0, 2] + 0.5) - 0.5
+    out[1, 1], out[1, 2] = K[1, 1] * sy, sy * (K[1, 2] + 0.5) - 0.5
+    return out
+
+
+def reduce_view(K: np.ndarray, mask: np.ndarray, max_side: int) -> tuple[np.ndarray, np.ndarray]:
+    """A mask (H, W) bool shrunk to at most `max_side` pixels on its longer side (area average,
+    kept where at least half covered) and its intrinsics (3, 3); both as given when small enough."""
+    import cv2
+
+    h, w = mask.shape
+    nw, nh = reduced_size(w, h, max_side)
+    if (nw, nh) == (w, h):
+        return K, mask
+    small = cv2.resize(mask.astype(np.float32), (nw, nh), interpolation=cv2.INTER_AREA) >= 0.5
+    return resized_K(K, (w, h), (nw, nh)), small
+
+
 def pixel_grid(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     """Coordinates (u, v), each (height, width), of every pixel's centre (OpenCV: integers)."""
     return np.meshgrid(np.arange(width, dtype=float), np.arange(height, dtype=float))

@@ -18,6 +18,7 @@ from nerfstudio.data.dataparsers.nerfstudio_dataparser import Nerfstudio, Nerfst
 from nerfstudio.data.scene_box import SceneBox
 
 from nerfreg_ns.data.images import read_image, read_mask
+from nerfreg_ns.stages import StageClock
 from nerfreg_ns.data.nerfstudio_io import read_nerfstudio_dataset
 from nerfreg_ns.errors import ExitCode, NerfregError
 from nerfreg_ns.nerf.hull import disagreeing_frames, frame_agreement, visual_hull
@@ -84,12 +85,16 @@ class NerfregDataParser(Nerfstudio):
         cams = out.cameras
         K = cams.get_intrinsics_matrices()
         c = self.config
+        clock = StageClock()
         try:
-            aabb, occ = visual_hull(cams.camera_to_worlds, K, masks, c.hull_res, tol_px=c.mask_dilate_px,
-                                    votes=c.carve_votes if len(masks) >= c.few_views else 1, min_seen_frac=c.min_seen_frac)
+            with clock.stage("visual hull"):
+                aabb, occ = visual_hull(cams.camera_to_worlds, K, masks, c.hull_res, tol_px=c.mask_dilate_px,
+                                        votes=c.carve_votes if len(masks) >= c.few_views else 1, min_seen_frac=c.min_seen_frac)
         except ValueError as e:
             fail(f"{c.data}: {e}")
-        disagreement = frame_agreement(cams.camera_to_worlds, K, masks, aabb, occ, c.mask_dilate_px)
+        with clock.stage("frame check"):
+            disagreement = frame_agreement(cams.camera_to_worlds, K, masks, aabb, occ, c.mask_dilate_px)
+        self.setup_stages = clock
         return aabb, occ, disagreement, disagreeing_frames(disagreement)
 
 

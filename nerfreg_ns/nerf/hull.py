@@ -86,20 +86,44 @@ def frame_agreement(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, o
     voxel = float((aabb[1, 0] - aabb[0, 0]) / occ.shape[0])
     centre = (aabb[0] + aabb[1]) / 2
     for i, mask in enumerate(masks):
+        Ki, mask, tol = _reduced(K[i], mask, tol_px)
         h, w = mask.shape
         v, u = torch.meshgrid(torch.arange(h, device=c2w.device) + 0.5, torch.arange(w, device=c2w.device) + 0.5, indexing="ij")
-        d_cam = torch.stack([(u - K[i, 0, 2]) / K[i, 0, 0], -(v - K[i, 1, 2]) / K[i, 1, 1], -torch.ones_like(u)], -1).reshape(-1, 3)
+        d_cam = torch.stack([(u - Ki[0, 2]) / Ki[0, 0], -(v - Ki[1, 2]) / Ki[1, 1], -torch.ones_like(u)], -1).reshape(-1, 3)
         d = F.normalize(d_cam @ c2w[i, :3, :3].T, dim=-1)
         o = c2w[i, :3, 3].expand_as(d)
         hit = torch.cat([ray_hull_interval(o[j : j + RAY_CHUNK], d[j : j + RAY_CHUNK], aabb, occ, steps)[2]
                          for j in range(0, len(d), RAY_CHUNK)])
         dist = float((c2w[i, :3, 3] - centre).norm())
-        r = int(np.ceil(tol_px + 1.5 * float(K[i, 0, 0]) * voxel / max(dist, 1e-6)))
+        r = int(np.ceil(tol + 1.5 * float(Ki[0, 0]) * voxel / max(dist, 1e-6)))
         ker = np.ones((2 * r + 1, 2 * r + 1), np.uint8)
         sil, m = hit.view(h, w).cpu().numpy().astype(np.uint8), mask.cpu().numpy().astype(np.uint8)
         excess = (m > cv2.dilate(sil, ker)).sum() + (sil > cv2.dilate(m, ker)).sum()
         out.append(float(excess) / max(float(m.sum()), 1.0))
     return torch.tensor(out, dtype=torch.float32)
+
+
+CHECK_MAX_SIDE = 320
+"""Silhouettes for the frame check are drawn at most this many pixels on the longer side (the
+hull's voxels span several pixels of a larger image anyway)."""
+
+
+def _reduced(K: Tensor, mask: Tensor, tol_px: float) -> tuple[Tensor, Tensor, float]:
+    """A view shrunk to `CHECK_MAX_SIDE`: continuous intrinsics (3, 3), mask (h, w) bool, tolerance (px)."""
+    import cv2
+
+    from nerfreg_ns.geometry.cameras import reduced_size
+
+    h, w = mask.shape
+    nw, nh = reduced_size(w, h, CHECK_MAX_SIDE)
+    if (nw, nh) == (w, h):
+        return K, mask, tol_px
+    sx, sy = nw / w, nh / h
+    small = cv2.resize(mask.cpu().numpy().astype(np.float32), (nw, nh), interpolation=cv2.INTER_AREA) >= 0.5
+    K = K.clone()
+    K[0] *= sx  # continuous coordinates (pixel edges at integers) scale as they are
+    K[1] *= sy
+    return K, torch.from_numpy(small).to(mask.device), tol_px * max(sx, sy)
 
 
 def disagreeing_frames(disagreement: Tensor, floor: float = 0.03) -> Tensor:

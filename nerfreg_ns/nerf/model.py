@@ -20,6 +20,7 @@ from nerfstudio.models.base_model import Model, ModelConfig
 
 from nerfreg_ns.embedding.keys import KeyHead
 from nerfreg_ns.embedding.query import QueryEncoder
+from nerfreg_ns.nerf.dataset import split_image
 from nerfreg_ns.nerf.field import GridField
 from nerfreg_ns.nerf.hull import ray_hull_interval
 
@@ -205,7 +206,8 @@ class NerfregModel(Model):
 
     # --- losses and metrics ----------------------------------------------------------------
     def _targets(self, batch: Dict) -> Tuple[Tensor, Tensor]:
-        return batch["image"][..., :3].to(self.device), batch["fg_mask"].to(self.device).float()
+        rgb, fg = split_image(batch["image"].to(self.device))
+        return rgb, fg.float()
 
     def get_metrics_dict(self, outputs, batch) -> Dict[str, Tensor]:
         gt, _ = self._targets(batch)

@@ -22,6 +22,7 @@ from nerfreg_ns.embedding.augment import AugmentConfig
 from nerfreg_ns.embedding.crops import crop, square_box
 from nerfreg_ns.embedding.relight import RelightConfig, normals_from_points, random_lights, relit
 from nerfreg_ns.embedding.train import EmbeddingBatchSource, embedding_step
+from nerfreg_ns.nerf.dataset import split_image
 from nerfreg_ns.nerf.novel_views import orbit_c2w_opengl
 
 
@@ -157,7 +158,8 @@ class NerfregPipeline(VanillaPipeline):
         cams = self.render_camera(index)
         out = self._render(cams.to(self.device))
         data = dataset[index]
-        rgb, fg = data["image"][..., :3], data["fg_mask"][..., 0]
+        rgb, fg = split_image(data["image"])
+        fg = fg[..., 0]
         h, w = out["accumulation"].shape[:2]
         if rgb.shape[:2] != (h, w):  # area-averaged, the mask thresholded at half
             rgb = torch.nn.functional.interpolate(rgb.permute(2, 0, 1)[None], size=(h, w), mode="area")[0].permute(1, 2, 0)
@@ -194,8 +196,9 @@ class NerfregPipeline(VanillaPipeline):
         total, count = torch.zeros(3), 0
         for i in range(len(dataset)):
             data = dataset[i]
-            fg = data["fg_mask"][..., 0] > 0.5
-            total, count = total + data["image"][..., :3][fg].sum(0), count + int(fg.sum())
+            rgb, fg = split_image(data["image"])
+            fg = fg[..., 0] > 0.5
+            total, count = total + rgb[fg].sum(0), count + int(fg.sum())
         return (total / max(count, 1)).to(self.device)
 
     def build_embedding_source(self) -> EmbeddingBatchSource:

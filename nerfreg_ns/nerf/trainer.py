@@ -34,6 +34,9 @@ class NerfregTrainer(Trainer):
             if created is not None:
                 shutil.rmtree(created, ignore_errors=True)
             raise
+        clock = getattr(self.pipeline.datamanager.dataparser, "setup_stages", None)
+        if clock is not None:
+            print(f"nerfreg-feature: set-up: {clock.line()}", file=sys.stderr)
         outputs = self.pipeline.datamanager.train_dataparser_outputs
         flagged = outputs.metadata.get("frame_flagged")
         if flagged is not None and bool(flagged.any()):  # said once, when training; loading a run stays quiet

@@ -21,6 +21,12 @@ from nerfreg_ns.geometry.transforms import apply, check_rigid
 from nerfreg_ns.registry import Generator, Refiner, Score, SequenceData, Verifier
 
 
+PLUGIN_MAX_SIDE = 320
+"""Plugins see each view's mask at most this many pixels on its longer side: their pixel
+tolerances and search basins mean the same at any image size, and masks of large images are
+not searched at full resolution. Outputs (BOP labels, report) use the full-size views."""
+
+
 @dataclass
 class Scored:
     source: str
@@ -43,7 +49,9 @@ class Result:
 def register_sequences(seq1: SequenceData, seq2: SequenceData, generator: Generator, verifier: Verifier,
                        refiner: Union[Refiner, Mapping[str, Refiner]]) -> Result:
     """Proposes hypotheses, refines each with every refiner (one, or a mapping name -> refiner)
-    and scores every result; the highest verifier score wins."""
+    and scores every result; the highest verifier score wins. The plugins get the sequences'
+    views reduced to `PLUGIN_MAX_SIDE`."""
+    seq1, seq2 = seq1.reduced(PLUGIN_MAX_SIDE), seq2.reduced(PLUGIN_MAX_SIDE)
     refiners = dict(refiner) if isinstance(refiner, Mapping) else {"": refiner}
     if not refiners:
         raise NerfregError("no refiner chosen")
