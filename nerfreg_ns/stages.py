@@ -51,10 +51,6 @@ class StageClock:
         finally:
             self.rows.append({"stage": name, "time_s": round(time.perf_counter() - t, 3), "peak_rss_mb": round(peak_rss_mb(), 1)})
 
-    def add(self, name: str, seconds: float) -> None:
-        """A stage timed elsewhere (its memory: the peak so far)."""
-        self.rows.append({"stage": name, "time_s": round(seconds, 3), "peak_rss_mb": round(peak_rss_mb(), 1)})
-
     def line(self) -> str:
         """One line for a terminal: each stage's time, then the highest peak."""
         parts = ", ".join(f"{r['stage']} {r['time_s']:.1f} s" for r in self.rows)

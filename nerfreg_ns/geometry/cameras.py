@@ -83,17 +83,21 @@ def resized_K(K: np.ndarray, size: tuple[int, int], new_size: tuple[int, int]) -
     return out
 
 
+def shrink_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A mask (H, W) bool resized to size (width, height): area average, kept where at least half covered."""
+    import cv2
+
+    return cv2.resize(np.asarray(mask).astype(np.float32), size, interpolation=cv2.INTER_AREA) >= 0.5
+
+
 def reduce_view(K: np.ndarray, mask: np.ndarray, max_side: int) -> tuple[np.ndarray, np.ndarray]:
     """A mask (H, W) bool shrunk to at most `max_side` pixels on its longer side (area average,
     kept where at least half covered) and its intrinsics (3, 3); both as given when small enough."""
-    import cv2
-
     h, w = mask.shape
     nw, nh = reduced_size(w, h, max_side)
     if (nw, nh) == (w, h):
         return K, mask
-    small = cv2.resize(mask.astype(np.float32), (nw, nh), interpolation=cv2.INTER_AREA) >= 0.5
-    return resized_K(K, (w, h), (nw, nh)), small
+    return resized_K(K, (w, h), (nw, nh)), shrink_mask(mask, (nw, nh))
 
 
 def pixel_grid(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:

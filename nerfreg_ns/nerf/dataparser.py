@@ -18,10 +18,10 @@ from nerfstudio.data.dataparsers.nerfstudio_dataparser import Nerfstudio, Nerfst
 from nerfstudio.data.scene_box import SceneBox
 
 from nerfreg_ns.data.images import read_image, read_mask
-from nerfreg_ns.stages import StageClock
 from nerfreg_ns.data.nerfstudio_io import read_nerfstudio_dataset
 from nerfreg_ns.errors import ExitCode, NerfregError
 from nerfreg_ns.nerf.hull import disagreeing_frames, frame_agreement, visual_hull
+from nerfreg_ns.stages import StageClock
 
 
 @dataclass

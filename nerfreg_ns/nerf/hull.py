@@ -110,16 +110,14 @@ hull's voxels span several pixels of a larger image anyway)."""
 
 def _reduced(K: Tensor, mask: Tensor, tol_px: float) -> tuple[Tensor, Tensor, float]:
     """A view shrunk to `CHECK_MAX_SIDE`: continuous intrinsics (3, 3), mask (h, w) bool, tolerance (px)."""
-    import cv2
-
-    from nerfreg_ns.geometry.cameras import reduced_size
+    from nerfreg_ns.geometry.cameras import reduced_size, shrink_mask
 
     h, w = mask.shape
     nw, nh = reduced_size(w, h, CHECK_MAX_SIDE)
     if (nw, nh) == (w, h):
         return K, mask, tol_px
     sx, sy = nw / w, nh / h
-    small = cv2.resize(mask.cpu().numpy().astype(np.float32), (nw, nh), interpolation=cv2.INTER_AREA) >= 0.5
+    small = shrink_mask(mask.cpu().numpy(), (nw, nh))
     K = K.clone()
     K[0] *= sx  # continuous coordinates (pixel edges at integers) scale as they are
     K[1] *= sy

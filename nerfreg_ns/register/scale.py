@@ -22,7 +22,8 @@ import numpy as np
 from nerfreg_ns.errors import NerfregError
 from nerfreg_ns.geometry.points import random_subset, to_o3d
 from nerfreg_ns.geometry.transforms import make_T
-from nerfreg_ns.register.run import Result, register_sequences
+from nerfreg_ns.geometry.units import scale_T
+from nerfreg_ns.register.run import PLUGIN_MAX_SIDE, Result, register_sequences
 from nerfreg_ns.registry import Generator, Hypothesis, Refiner, SequenceData, Verifier
 
 RESEARCH_REL = 0.05
@@ -32,13 +33,6 @@ MAX_ROUNDS = 3
 POLISH_ROUNDS = 5
 SCALE_GRIDS = ((-0.06, -0.04, -0.02, 0.0, 0.02, 0.04, 0.06), (-0.015, -0.01, -0.005, 0.005, 0.01, 0.015))
 """Relative steps around the polished scale that the verifier judges: coarse, then fine around the best."""
-
-
-def scale_pose(T_world_cam: np.ndarray, s: float) -> np.ndarray:
-    """A camera-to-world (4, 4) in a frame whose lengths are multiplied by `s` (same rotation)."""
-    T = np.array(T_world_cam, dtype=float)
-    T[:3, 3] *= s
-    return T
 
 
 def similarity_matrix(scale: float, T_a_b: np.ndarray) -> np.ndarray:
@@ -58,7 +52,7 @@ def scaled_sequence(seq: SequenceData, s: float, unit: str | None = None) -> Seq
         points=seq.points * s,
         diameter=seq.diameter * s,
         spread=None if seq.spread is None else np.asarray(seq.spread) * s,
-        T_world_camcv=[scale_pose(T, s) for T in seq.T_world_camcv],
+        T_world_camcv=[scale_T(T, s) for T in seq.T_world_camcv],
         unit=unit,
         source=f"{seq.source} (lengths x {s:.6g})",
     )
@@ -109,6 +103,8 @@ def register_with_scale(seq1: SequenceData, seq2: SequenceData, generator: Gener
     (at most `MAX_ROUNDS` searches). The polished pose then goes through the refiners and the
     verifier like any hypothesis, at the final scale, so `result` (score, confidence) is of the
     scaled sequence 2 that is returned."""
+    full2 = seq2
+    seq1, seq2 = seq1.reduced(PLUGIN_MAX_SIDE), seq2.reduced(PLUGIN_MAX_SIDE)  # once, not per candidate
     scale = first = initial_scale(seq1, seq2)
     searched, timings = [], {}
     for _ in range(MAX_ROUNDS):
@@ -130,7 +126,7 @@ def register_with_scale(seq1: SequenceData, seq2: SequenceData, generator: Gener
     record = {"scale": scale, "initial": first, "searched_at": searched, "similarity_icp": icp_scale,
               "verifier_scores": tried,
               "search_best": {"source": result.best.source, "refiner": result.best.refiner, "score": result.best.score.value}}
-    return final, scale, scaled_sequence(seq2, scale, seq1.unit), record
+    return final, scale, scaled_sequence(full2, scale, seq1.unit), record
 
 
 def _scale_by_verifier(seq1: SequenceData, seq2: SequenceData, scale: float, T: np.ndarray, verifier: Verifier,
