@@ -70,15 +70,17 @@ def sh(*cmd) -> float:
     return time.time() - t
 
 
-def prepare(obj: str, setting: str, work: Path, train: bool, train_args: list[str] = ()) -> dict:
-    """Renders the case and trains both runs (each skipped when done); returns timings."""
+def prepare(obj: str, setting: str, work: Path, train: bool, train_args: list[str] = (), synth_args: list | None = None) -> dict:
+    """Renders the case and trains both runs (each skipped when done); returns timings.
+    `synth_args` replaces the object and capture flags the setting would give nerfreg-synth."""
     case, runs = work / "case", work / "runs"
     info_path = work / "train.json"
     info = json.loads(info_path.read_text()) if info_path.exists() else {}
     if not (case / "truth.json").exists():
         el1, el2 = SETTINGS[setting]
-        sh(BIN / "nerfreg-synth", *object_source(obj), "--out", case, "--views", "60", "--capture", CAPTURE.get(setting, "clean"),
-           "--elevation1", *el1, "--elevation2", *el2, "--overwrite")
+        flags = synth_args if synth_args is not None else [*object_source(obj), "--capture", CAPTURE.get(setting, "clean")]
+        sh(BIN / "nerfreg-synth", *flags, "--out", case, "--views", "60", "--elevation1", *el1, "--elevation2", *el2,
+           "--overwrite")
     if train:
         for seq in ("seq1", "seq2"):
             if not (runs / seq / "nerfreg-feature" / "bench" / "nerfstudio_models").exists():
