@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -83,7 +84,8 @@ def prepare(obj: str, setting: str, work: Path, train: bool, train_args: list[st
            "--overwrite")
     if train:
         for seq in ("seq1", "seq2"):
-            if not (runs / seq / "nerfreg-feature" / "bench" / "nerfstudio_models").exists():
+            if f"train_{seq}_s" not in info:  # recorded when ns-train ended: a run without it was stopped midway
+                shutil.rmtree(runs / seq, ignore_errors=True)
                 print(f"  training {seq} of {object_name(obj)} ({setting})", flush=True)
                 info[f"train_{seq}_s"] = sh(BIN / "ns-train", "nerfreg-feature", "--data", case / seq, "--output-dir", runs,
                                             "--timestamp", "bench", *train_args)
