@@ -181,6 +181,28 @@ def test_camera_normal_shading_renders_each_view_with_its_own_camera(case, tmp_p
     assert (wrong - by_index).abs().max() > 0.02
 
 
+def test_distortion_matches_its_definition_and_prefers_one_surface():
+    """The prefix-sum distortion equals the double sum it stands for, and a ray whose weight sits
+    in one place costs less than the same weight split between fog and a surface behind it."""
+    import torch
+
+    from nerfreg_ns.nerf.model import distortion
+
+    g = torch.Generator().manual_seed(0)
+    w = torch.rand(5, 16, generator=g) / 16
+    t = torch.sort(torch.rand(5, 16, generator=g), 1).values
+    step = torch.full((5,), 1 / 16)
+    brute = (w[:, :, None] * w[:, None, :] * (t[:, :, None] - t[:, None, :]).abs()).sum((1, 2)) + w.square().sum(1) * step / 3
+    torch.testing.assert_close(distortion(w, t, step), brute)
+    t = torch.linspace(0, 1, 16)[None]
+    crisp = torch.zeros(1, 16)
+    crisp[0, 12] = 0.9
+    foggy = torch.zeros(1, 16)
+    foggy[0, 3:7] = 0.1
+    foggy[0, 12] = 0.5
+    assert distortion(foggy, t, step[:1]) > 5 * distortion(crisp, t, step[:1])
+
+
 def _broken_dataset(case: Path, tmp_path: Path, how: str) -> Path:
     ds = tmp_path / "ds"
     shutil.copytree(case / "seq1", ds)
