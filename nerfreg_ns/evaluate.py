@@ -43,7 +43,7 @@ class TruthModel:
     def __init__(self, truth: Truth, samples: int = 20000, seed: int = 0) -> None:
         self.truth = truth
         self.mesh = load_mesh(truth.model_path)
-        self.points_obj, _ = sample_surface(self.mesh, samples, seed)
+        self.points_obj, self.normals_obj = sample_surface(self.mesh, samples, seed)
         self.distance_obj = SurfaceDistance(self.mesh)
 
 
@@ -117,10 +117,41 @@ def visible_model_points(model: TruthModel, sequence: str, max_points: int = 500
     return pts_all[keep]
 
 
+def camera_support(model: TruthModel, max_incidence_deg: float = 60.0) -> np.ndarray:
+    """Per model sample (N,): how many cameras of both sequences see it unoccluded, at most
+    `max_incidence_deg` from its normal. A deep bore's walls get few: a texture-less field
+    cannot resolve them, and a merged model is judged apart there."""
+    from nerfreg_ns.data.nerfstudio_io import read_nerfstudio_dataset
+    from nerfreg_ns.data.render import Renderer
+    from nerfreg_ns.geometry.cameras import c2w_opengl_to_opencv, in_image, pixel_index, project
+
+    truth, pts, nrm = model.truth, model.points_obj, model.normals_obj
+    renderer = Renderer(model.mesh)
+    count = np.zeros(len(pts), int)
+    cos_max = np.cos(np.radians(max_incidence_deg))
+    for sequence, T_seq_obj in (("seq1", truth.T_seq1_obj), ("seq2", truth.T_seq2_obj)):
+        ds = read_nerfstudio_dataset(truth.path.parent / sequence, check_masks=False)
+        for f in ds.frames:
+            T_obj_cam = invert(T_seq_obj) @ c2w_opengl_to_opencv(f.T_world_camgl)
+            depth = renderer.render(f.K, T_obj_cam, f.width, f.height).depth
+            with np.errstate(divide="ignore", invalid="ignore"):
+                uv, z = project(f.K, invert(T_obj_cam), pts)
+            ok = (z > 0) & in_image(np.nan_to_num(uv, nan=-1.0), f.width, f.height)
+            col, row = pixel_index(np.nan_to_num(uv, nan=-1.0)).T
+            seen = np.zeros(len(pts), bool)
+            seen[ok] = np.abs(depth[row[ok], col[ok]] - z[ok]) < 0.01 * truth.diameter
+            to_cam = T_obj_cam[:3, 3] - pts
+            facing = np.abs((to_cam * nrm).sum(1)) > cos_max * np.linalg.norm(to_cam, axis=1)
+            count += seen & facing
+    return count
+
+
 def evaluate_reconstruction(recon_points: np.ndarray, model: TruthModel, frame: str,
-                            visible_from: str | None = None) -> dict[str, Any]:
+                            visible_from: str | None = None, well_seen_by: int = 0) -> dict[str, Any]:
     """Chamfer distance (both directions) between a reconstruction in `frame` and the model:
-    its whole surface, or only what the views of `visible_from` (seq1/seq2) see."""
+    its whole surface, or only what the views of `visible_from` (seq1/seq2) see. With
+    `well_seen_by` N > 0, also model-to-reconstruction over the part of the surface at least N
+    cameras see well (`camera_support`) and over the rest."""
     truth, d = model.truth, model.truth.diameter
     T_frame_obj = {"seq1": truth.T_seq1_obj, "seq2": truth.T_seq2_obj, "obj": np.eye(4)}[frame]
     model_pts = visible_model_points(model, visible_from) if visible_from else model.points_obj
@@ -142,4 +173,19 @@ def evaluate_reconstruction(recon_points: np.ndarray, model: TruthModel, frame: 
         "model_to_recon_frac": ch["b_to_a"] / d,
         "chamfer_frac": ch["mean"] / d,
         "recon_points": int(len(recon_points)),
+        **(_well_seen_split(recon_points, cad, model, well_seen_by) if well_seen_by and not visible_from else {}),
+    }
+
+
+def _well_seen_split(recon_points: np.ndarray, cad: np.ndarray, model: TruthModel, n: int) -> dict[str, Any]:
+    from scipy.spatial import cKDTree
+
+    d = model.truth.diameter
+    well = camera_support(model) >= n
+    to_recon = cKDTree(recon_points).query(cad)[0] / d
+    return {
+        "well_seen_by": n,
+        "well_seen_surface_frac": float(well.mean()),
+        "model_to_recon_well_seen_frac": float(to_recon[well].mean()) if well.any() else float("nan"),
+        "model_to_recon_rest_frac": float(to_recon[~well].mean()) if (~well).any() else float("nan"),
     }

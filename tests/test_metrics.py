@@ -61,3 +61,27 @@ def test_symmetries_off_the_principal_axes_are_found():
     assert crosswise, [rotation_angle_deg(T[:3, :3]) for T in found]
     lengthwise = [a for a, T in zip(turned_axes, found[1:]) if abs(a[2]) > 0.99 and abs(rotation_angle_deg(T[:3, :3]) - 180) < 2]
     assert lengthwise  # the half turn about the long axis, which the SVD does pin down
+
+
+def test_camera_support_finds_surface_no_camera_sees(tmp_path):
+    """A box with a smaller box hidden inside it: the hidden faces have no camera support, the
+    outer faces have, and the model-to-reconstruction split judges a reconstruction of the
+    outer box alone as right where the cameras see and far off only where they cannot."""
+    import trimesh
+
+    from nerfreg_ns.data.synth import SynthOptions, make_case
+    from nerfreg_ns.data.truth import read_truth
+    from nerfreg_ns.evaluate import TruthModel, camera_support, evaluate_reconstruction
+    from nerfreg_ns.geometry.transforms import apply
+
+    outer, inner = trimesh.creation.box((60, 50, 40)), trimesh.creation.box((12, 12, 12))
+    make_case(trimesh.util.concatenate([outer, inner]), "nested", "mm", SynthOptions(views=16, width=64, height=64, seed=1), tmp_path)
+    model = TruthModel(read_truth(tmp_path / "truth.json"), samples=4000)
+    hidden = np.abs(model.points_obj).max(1) < 6.01
+    support = camera_support(model)
+    assert hidden.any() and (support[hidden] == 0).all()
+    assert (support[~hidden] >= 2).mean() > 0.9
+    recon = apply(model.truth.T_seq1_obj, outer.sample(20000))
+    res = evaluate_reconstruction(recon, model, "seq1", well_seen_by=2)
+    assert res["model_to_recon_well_seen_frac"] < 0.01 < res["model_to_recon_rest_frac"]
+    assert res["well_seen_surface_frac"] < 1 - hidden.mean() + 0.05

@@ -25,6 +25,9 @@ class EvalConfig:
     """Frame the reconstruction is expressed in."""
     visible_from: Optional[Literal["seq1", "seq2"]] = None
     """Compare the reconstruction with the part of the model these views see (default: all of it)."""
+    well_seen_by: int = 5
+    """With a whole-surface comparison: also split model-to-reconstruction between the surface at
+    least this many cameras see at under 60 degrees of incidence and the rest (0: off)."""
     out: Optional[Path] = None
     """Write the results as JSON here."""
     samples: int = 20000
@@ -50,7 +53,7 @@ def main(cfg: EvalConfig) -> int:
     if T_est is not None:
         result["registration"] = {"file": str(cfg.registration), **evaluate_registration(T_est, model)}
     if recon is not None:
-        result["reconstruction"] = {"file": str(cfg.recon), **evaluate_reconstruction(recon, model, cfg.recon_frame, cfg.visible_from)}
+        result["reconstruction"] = {"file": str(cfg.recon), **evaluate_reconstruction(recon, model, cfg.recon_frame, cfg.visible_from, cfg.well_seen_by)}
     if cfg.out:
         write_json_atomic(cfg.out, result)
 
