@@ -86,6 +86,8 @@ def prepare(obj: str, setting: str, work: Path, train: bool, train_args: list[st
         for seq in ("seq1", "seq2"):
             if f"train_{seq}_s" not in info:  # recorded when ns-train ended: a run without it was stopped midway
                 shutil.rmtree(runs / seq, ignore_errors=True)
+                for stale in [*work.glob("results*.json"), *work.glob("reg_*")]:  # registered on the old run
+                    shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
                 print(f"  training {seq} of {object_name(obj)} ({setting})", flush=True)
                 info[f"train_{seq}_s"] = sh(BIN / "ns-train", "nerfreg-feature", "--data", case / seq, "--output-dir", runs,
                                             "--timestamp", "bench", *train_args)
@@ -260,10 +262,10 @@ def main() -> None:
             work = root / setting / object_name(obj)
             work.mkdir(parents=True, exist_ok=True)
             print(f"{object_name(obj)} ({setting})", flush=True)
-            prepare(obj, setting, work, train=args.stage != "register", train_args=args.train_args)
+            info = prepare(obj, setting, work, train=args.stage != "register", train_args=args.train_args)
             if args.perfect:
                 register_all(work, True, methods)
-            if args.stage != "train" and (work / "runs" / "seq2" / "nerfreg-feature" / "bench" / "nerfstudio_models").exists():
+            if args.stage != "train" and {"train_seq1_s", "train_seq2_s"} <= info.keys():  # both trained to the end
                 register_all(work, False, methods)
             (root / "table.md").write_text(table(root, args.objects, args.setting, True))
     print((root / "table.md").read_text())

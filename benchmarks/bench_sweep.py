@@ -11,7 +11,8 @@ nerfreg-feature` on both sequences and `nerfreg-register` with the default plugi
 fpfh on the same two runs (`bench_register.py`'s stages, so a trial resumes where it stopped).
 Levels: mask error 0/1/2/3 px (grown or shrunk, ragged edges), bad frames 0/5/10% (a blob added
 or a piece missing), pose noise 0/0.5/1/2 degrees with position noise of the same number in
-percent of d (RMS; the realistic preset pairs 0.5 deg with 0.5%). Level 0 is one case shared by
+percent of d (rotation: up to that angle about a random axis; position: RMS; the realistic preset
+pairs 0.5 deg with 0.5%). Level 0 is one case shared by
 the three axes. A procedural part pN is written once as a mesh so that every trial renders the
 same part (nerfreg-synth's --seed would otherwise pick another part).
 Trials run trial-major (trial 0 at every level, then trial 1, ...), so a run stopped early still

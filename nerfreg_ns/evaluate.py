@@ -45,6 +45,7 @@ class TruthModel:
         self.mesh = load_mesh(truth.model_path)
         self.points_obj, self.normals_obj = sample_surface(self.mesh, samples, seed)
         self.distance_obj = SurfaceDistance(self.mesh)
+        self._support: np.ndarray | None = None  # camera_support's counts, once computed
 
 
 def evaluate_registration(T_est: np.ndarray, model: TruthModel) -> dict[str, Any]:
@@ -119,30 +120,43 @@ def visible_model_points(model: TruthModel, sequence: str, max_points: int = 500
 
 def camera_support(model: TruthModel, max_incidence_deg: float = 60.0) -> np.ndarray:
     """Per model sample (N,): how many cameras of both sequences see it unoccluded, at most
-    `max_incidence_deg` from its normal. A deep bore's walls get few: a texture-less field
-    cannot resolve them, and a merged model is judged apart there."""
-    from nerfreg_ns.data.nerfstudio_io import read_nerfstudio_dataset
-    from nerfreg_ns.data.render import Renderer
-    from nerfreg_ns.geometry.cameras import c2w_opengl_to_opencv, in_image, pixel_index, project
+    `max_incidence_deg` from its outward normal. A deep bore's walls get few: a texture-less
+    field cannot resolve them, so a merged model (both sequences) is judged apart there.
+    Cached on the model: it depends on the truth only."""
+    if getattr(model, "_support", None) is not None:
+        return model._support
+    import open3d as o3d
 
-    truth, pts, nrm = model.truth, model.points_obj, model.normals_obj
-    renderer = Renderer(model.mesh)
+    from nerfreg_ns.data.nerfstudio_io import read_nerfstudio_dataset
+    from nerfreg_ns.geometry.cameras import c2w_opengl_to_opencv, in_image, project
+
+    truth, pts, nrm, mesh = model.truth, model.points_obj, model.normals_obj, model.mesh
+    scene = o3d.t.geometry.RaycastingScene()
+    scene.add_triangles(o3d.core.Tensor(np.asarray(mesh.vertices, np.float32)), o3d.core.Tensor(np.asarray(mesh.faces, np.uint32)))
+    two_sided = not mesh.is_winding_consistent  # normals of unknown sign: either side may face out
     count = np.zeros(len(pts), int)
     cos_max = np.cos(np.radians(max_incidence_deg))
+    eps = 1e-3 * truth.diameter
     for sequence, T_seq_obj in (("seq1", truth.T_seq1_obj), ("seq2", truth.T_seq2_obj)):
         ds = read_nerfstudio_dataset(truth.path.parent / sequence, check_masks=False)
         for f in ds.frames:
             T_obj_cam = invert(T_seq_obj) @ c2w_opengl_to_opencv(f.T_world_camgl)
-            depth = renderer.render(f.K, T_obj_cam, f.width, f.height).depth
-            with np.errstate(divide="ignore", invalid="ignore"):
-                uv, z = project(f.K, invert(T_obj_cam), pts)
-            ok = (z > 0) & in_image(np.nan_to_num(uv, nan=-1.0), f.width, f.height)
-            col, row = pixel_index(np.nan_to_num(uv, nan=-1.0)).T
+            centre = T_obj_cam[:3, 3]
+            to_cam = centre - pts
+            dist = np.linalg.norm(to_cam, axis=1)
+            cos = (to_cam * nrm).sum(1) / dist
+            front = (np.abs(cos) if two_sided else cos) > cos_max
+            uv, z = project(f.K, invert(T_obj_cam), pts)  # points are never at the camera: z > 0 or behind
+            cand = front & (z > eps) & in_image(np.where(z[:, None] > eps, uv, -1.0), f.width, f.height)
+            if not cand.any():
+                continue
+            # an exact ray from the camera to each point: seen when nothing is hit before it
+            rays = np.concatenate([np.broadcast_to(centre, (int(cand.sum()), 3)), -to_cam[cand] / dist[cand, None]], 1)
+            t_hit = scene.cast_rays(o3d.core.Tensor(rays.astype(np.float32)))["t_hit"].numpy()
             seen = np.zeros(len(pts), bool)
-            seen[ok] = np.abs(depth[row[ok], col[ok]] - z[ok]) < 0.01 * truth.diameter
-            to_cam = T_obj_cam[:3, 3] - pts
-            facing = np.abs((to_cam * nrm).sum(1)) > cos_max * np.linalg.norm(to_cam, axis=1)
-            count += seen & facing
+            seen[cand] = t_hit >= dist[cand] - eps
+            count += seen
+    model._support = count
     return count
 
 
@@ -150,8 +164,11 @@ def evaluate_reconstruction(recon_points: np.ndarray, model: TruthModel, frame: 
                             visible_from: str | None = None, well_seen_by: int = 0) -> dict[str, Any]:
     """Chamfer distance (both directions) between a reconstruction in `frame` and the model:
     its whole surface, or only what the views of `visible_from` (seq1/seq2) see. With
-    `well_seen_by` N > 0, also model-to-reconstruction over the part of the surface at least N
-    cameras see well (`camera_support`) and over the rest."""
+    `well_seen_by` N > 0 and the whole surface, also model-to-reconstruction over the part at
+    least N cameras of both sequences see well (`camera_support`; meant for the merged model) and
+    over the rest."""
+    if well_seen_by < 0:
+        raise NerfregError(f"well_seen_by must be 0 (off) or a number of cameras, not {well_seen_by}")
     truth, d = model.truth, model.truth.diameter
     T_frame_obj = {"seq1": truth.T_seq1_obj, "seq2": truth.T_seq2_obj, "obj": np.eye(4)}[frame]
     model_pts = visible_model_points(model, visible_from) if visible_from else model.points_obj

@@ -30,14 +30,19 @@ def _interrupt_after_first_checkpoint(out):
     proc = subprocess.Popen([str(VENV_BIN / "nerfreg-demo"), "--out", str(out), *ARGS], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    deadline = time.monotonic() + 900  # a bound on the wait, not a measurement
-    while not (ckpts.is_dir() and any(ckpts.glob("step-*.ckpt"))):
-        assert proc.poll() is None, "the demo ended before seq1 saved a checkpoint"
-        assert time.monotonic() < deadline, "no checkpoint appeared"
-        time.sleep(0.2)
-    time.sleep(0.5)  # let the checkpoint file be written whole
-    os.killpg(proc.pid, signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=300)
+    try:
+        deadline = time.monotonic() + 900  # a bound on the wait, not a measurement
+        while not (ckpts.is_dir() and any(ckpts.glob("step-*.ckpt"))):
+            assert proc.poll() is None, "the demo ended before seq1 saved a checkpoint"
+            assert time.monotonic() < deadline, "no checkpoint appeared"
+            time.sleep(0.2)
+        time.sleep(0.5)  # let the checkpoint file be written whole
+        os.killpg(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:  # a failed wait must not leave the demo training behind the suite
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
     return proc.returncode, stdout, stderr
 
 

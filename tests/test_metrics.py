@@ -81,7 +81,9 @@ def test_camera_support_finds_surface_no_camera_sees(tmp_path):
     support = camera_support(model)
     assert hidden.any() and (support[hidden] == 0).all()
     assert (support[~hidden] >= 2).mean() > 0.9
-    recon = apply(model.truth.T_seq1_obj, outer.sample(20000))
+    recon = apply(model.truth.T_seq1_obj, sample_surface(outer, 20000, seed=2)[0])
     res = evaluate_reconstruction(recon, model, "seq1", well_seen_by=2)
     assert res["model_to_recon_well_seen_frac"] < 0.01 < res["model_to_recon_rest_frac"]
-    assert res["well_seen_surface_frac"] < 1 - hidden.mean() + 0.05
+    # the top face is seen from above only: by sequence 1's 16 cameras (the flipped capture looks at the bottom)
+    top = ~hidden & (model.normals_obj[:, 2] > 0.99)
+    assert 0 < support[top].max() <= 16

@@ -156,7 +156,7 @@ def test_camera_normal_shading_renders_each_view_with_its_own_camera(case, tmp_p
     from nerfreg_ns.nerf.export import load_run
 
     proc = ns_train(case / "seq1", tmp_path, 60, "--pipeline.model.shading", "camera-normal",
-                    "--pipeline.model.sparsity-loss-mult", "0.01")
+                    "--pipeline.model.sparsity-loss-mult", "0.01", "--pipeline.model.distortion-loss-mult", "0.01")
     assert proc.returncode == 0, proc.stderr[-3000:]
     pipeline, _ = load_run(tmp_path / "seq1" / "nerfreg-feature" / "run" / "config.yml")
     model = pipeline.model

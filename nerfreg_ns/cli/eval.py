@@ -25,9 +25,10 @@ class EvalConfig:
     """Frame the reconstruction is expressed in."""
     visible_from: Optional[Literal["seq1", "seq2"]] = None
     """Compare the reconstruction with the part of the model these views see (default: all of it)."""
-    well_seen_by: int = 5
-    """With a whole-surface comparison: also split model-to-reconstruction between the surface at
-    least this many cameras see at under 60 degrees of incidence and the rest (0: off)."""
+    well_seen_by: int = 0
+    """With a whole-surface comparison of a merged model: also split model-to-reconstruction
+    between the surface at least this many cameras see at under 60 degrees of incidence and the
+    rest (0: off; it reads both sequences' cameras from the truth's case folder)."""
     out: Optional[Path] = None
     """Write the results as JSON here."""
     samples: int = 20000

@@ -188,8 +188,8 @@ class NerfregModel(Model):
             out["thickness"] = (sigma * (span / k) / self.voxel_size).mean()
         if self.training and len(idx) and self.config.distortion_loss_mult > 0:
             # distances as fractions of the hull box, so the weight does not depend on units
-            out["distortion"] = distortion(w, t / (self.voxel_size * self.config.density_res), span[:, 0] / k
-                                           / (self.voxel_size * self.config.density_res)).mean()
+            box = self.voxel_size * self.config.density_res
+            out["distortion"] = distortion(w, (t - t[:, :1]) / box, span[:, 0] / k / box).mean()  # offset: float32 sums stay exact
         if not self.training:
             out["depth_median"] = median.view(*shape, 1)
             out["depth_spread"] = spread.view(*shape, 1)
