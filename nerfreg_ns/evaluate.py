@@ -123,16 +123,14 @@ def camera_support(model: TruthModel, max_incidence_deg: float = 60.0) -> np.nda
     `max_incidence_deg` from its outward normal. A deep bore's walls get few: a texture-less
     field cannot resolve them, so a merged model (both sequences) is judged apart there.
     Cached on the model: it depends on the truth only."""
-    if getattr(model, "_support", None) is not None:
+    if model._support is not None:
         return model._support
-    import open3d as o3d
-
     from nerfreg_ns.data.nerfstudio_io import read_nerfstudio_dataset
+    from nerfreg_ns.data.render import Renderer
     from nerfreg_ns.geometry.cameras import c2w_opengl_to_opencv, in_image, project
 
     truth, pts, nrm, mesh = model.truth, model.points_obj, model.normals_obj, model.mesh
-    scene = o3d.t.geometry.RaycastingScene()
-    scene.add_triangles(o3d.core.Tensor(np.asarray(mesh.vertices, np.float32)), o3d.core.Tensor(np.asarray(mesh.faces, np.uint32)))
+    scene = Renderer(mesh)
     two_sided = not mesh.is_winding_consistent  # normals of unknown sign: either side may face out
     count = np.zeros(len(pts), int)
     cos_max = np.cos(np.radians(max_incidence_deg))
@@ -152,7 +150,7 @@ def camera_support(model: TruthModel, max_incidence_deg: float = 60.0) -> np.nda
                 continue
             # an exact ray from the camera to each point: seen when nothing is hit before it
             rays = np.concatenate([np.broadcast_to(centre, (int(cand.sum()), 3)), -to_cam[cand] / dist[cand, None]], 1)
-            t_hit = scene.cast_rays(o3d.core.Tensor(rays.astype(np.float32)))["t_hit"].numpy()
+            t_hit = scene.first_hit(rays)
             seen = np.zeros(len(pts), bool)
             seen[cand] = t_hit >= dist[cand] - eps
             count += seen

@@ -41,6 +41,11 @@ class Renderer:
             o3d.core.Tensor(np.asarray(mesh.faces, np.uint32)),
         )
 
+    def first_hit(self, rays: np.ndarray) -> np.ndarray:
+        """Distance (N,) along each ray (N, 6: origin, unit direction; object frame) to the first
+        surface it meets, inf where it meets none."""
+        return self._scene.cast_rays(self._o3d.core.Tensor(np.asarray(rays, np.float32)))["t_hit"].numpy()
+
     def render(self, K: np.ndarray, T_obj_camcv: np.ndarray, width: int, height: int,
                key_obj: np.ndarray | None = None, specular: float = 0.0, shininess: float = 40.0) -> View:
         """Renders the mesh through intrinsics K (3, 3) from camera-to-object T_obj_camcv (4, 4).
