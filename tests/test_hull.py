@@ -105,3 +105,26 @@ def test_votes_keep_clean_hulls_unchanged(votes):
     occ = carve(c2w, K, masks, aabb, 32, votes=votes)
     assert _sphere_voxels_kept(occ, aabb) == 1.0
     assert occ.float().mean() < 1.3 * (4 / 3 * np.pi * RADIUS**3) / 1.0 + 0.05
+
+
+def test_ray_hull_interval_finds_a_box_where_the_slab_test_does():
+    """Rays against a hull that is one box of voxels: hit exactly when the ray crosses the box
+    well inside it, and the entry and exit found within one march step of the slab test's."""
+    from nerfreg_ns.nerf.hull import ray_box, ray_hull_interval
+
+    res, steps = 32, 128
+    aabb = torch.tensor([[-1.0] * 3, [1.0] * 3])
+    occ = torch.zeros(res, res, res, dtype=torch.bool)
+    occ[8:24, 4:20, 12:30] = True  # indexed [x, y, z]
+    inner = aabb[0] + torch.tensor([[8, 4, 12], [24, 20, 30]]) / res * 2.0
+    g = torch.Generator().manual_seed(0)
+    origins = torch.nn.functional.normalize(torch.randn(4000, 3, generator=g), dim=-1) * 3
+    dirs = torch.nn.functional.normalize(-origins + 0.8 * torch.randn(4000, 3, generator=g), dim=-1)
+    t_in, t_out, hit = ray_hull_interval(origins, dirs, aabb, occ, steps)
+    near, far = ray_box(origins, dirs, inner)
+    clear = (far - near) > 0.2  # crosses the box by more than a few march steps
+    missed = far < near - 0.2  # passes it by a margin
+    assert hit[clear].all() and not hit[missed].any() and clear.sum() > 500 and missed.sum() > 500
+    step = (ray_box(origins, dirs, aabb)[1] - ray_box(origins, dirs, aabb)[0])[clear] / steps
+    assert (t_in[clear] <= near[clear] + 1e-5).all() and (near[clear] - t_in[clear] <= 2.01 * step).all()
+    assert (t_out[clear] >= far[clear] - 1e-5).all() and (t_out[clear] - far[clear] <= 2.01 * step).all()

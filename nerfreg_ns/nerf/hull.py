@@ -175,16 +175,22 @@ def ray_hull_interval(origins: Tensor, dirs: Tensor, aabb: Tensor, occ: Tensor, 
     """
     near, far = ray_box(origins, dirs, aabb)
     res = occ.shape[0]
+    span = (far - near).clamp(min=0)
     s = (torch.arange(steps, device=origins.device) + 0.5) / steps
-    t = near[:, None] + (far - near).clamp(min=0)[:, None] * s  # (N, S)
-    p = origins[:, None] + dirs[:, None] * t[..., None]
-    ijk = ((p - aabb[0]) / (aabb[1] - aabb[0]) * res).long().clamp(0, res - 1)
-    inside = occ[ijk[..., 0], ijk[..., 1], ijk[..., 2]] & (far > near)[:, None]
+    t = near[:, None] + span[:, None] * s  # (N, S)
+    # voxel index per axis in int32, folded into one flat index: a third of the memory traffic of
+    # (N, S, 3) points and int64 indices, the same voxels (truncation and floor agree after the clamp)
+    scale = res / (aabb[1] - aabb[0])
+    flat = None
+    for a in range(3):
+        o = (origins[:, a] - aabb[0, a]) * scale[a]
+        ia = torch.addcmul(o[:, None], dirs[:, a, None] * scale[a], t).to(torch.int32).clamp_(0, res - 1)
+        flat = ia if flat is None else flat.mul_(res).add_(ia)
+    inside = occ.reshape(-1)[flat] & (far > near)[:, None]
     hit = inside.any(1)
     first = torch.where(inside, s, torch.full_like(s, 2.0)).amin(1)
     last = torch.where(inside, s, torch.full_like(s, -1.0)).amax(1)
     pad = 1.0 / steps
-    span = (far - near).clamp(min=0)
     t_in = near + (first - pad).clamp(0, 1) * span
     t_out = near + (last + pad).clamp(0, 1) * span
     return t_in, t_out, hit
