@@ -40,8 +40,8 @@ TINY = [
 ]
 
 
-def ns_train(data: Path, out: Path, steps: int, *extra: str) -> subprocess.CompletedProcess:
-    cmd = [str(VENV_BIN / "ns-train"), "nerfreg-feature", "--data", str(data), "--output-dir", str(out),
+def ns_train(data: Path, out: Path, steps: int, *extra: str, method: str = "nerfreg-feature") -> subprocess.CompletedProcess:
+    cmd = [str(VENV_BIN / "ns-train"), method, "--data", str(data), "--output-dir", str(out),
            "--timestamp", "run", "--max-num-iterations", str(steps), *TINY, *extra, "nerfreg-data", "--hull-res", "64"]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
 
@@ -65,6 +65,15 @@ def _tiny_run(case: Path, seq: str, out: Path) -> Path:
 def run(case, tmp_path_factory) -> Path:
     """A tiny nerfreg-feature run on the case's seq1: 150 field steps, then 200 embedding steps."""
     return _tiny_run(case, "seq1", tmp_path_factory.mktemp("runs"))
+
+
+@pytest.fixture(scope="session")
+def field_run(case, tmp_path_factory) -> Path:
+    """A tiny nerfreg-field run on the case's seq1: the field phase of `run` alone, no keys."""
+    out = tmp_path_factory.mktemp("field")
+    proc = ns_train(case / "seq1", out, 150, method="nerfreg-field")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out / "seq1" / "nerfreg-field" / "run"
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import VENV_BIN
 
-ARGS = ("--views", "10", "--size", "64", "--preset", "tiny")
+ARGS = ("--views", "10", "--size", "64", "--preset", "tiny", "--keys")  # --keys: seq1 trains long enough to interrupt
 
 
 def demo(*args) -> subprocess.CompletedProcess:
@@ -47,22 +47,26 @@ def _interrupt_after_first_checkpoint(out):
 
 
 def test_an_interrupted_demo_resumes_its_training_and_its_exit_code_is_the_evaluation(tmp_path):
-    from nerfreg_ns.cli.demo import last_checkpoint_step, total_steps
+    from nerfreg_ns.cli.demo import train_args
+    from nerfreg_ns.nerf.saved_surface import SURFACE_FILE, latest_step
 
     out = tmp_path / "demo"
     run1 = out / "runs" / "seq1" / "nerfreg-feature" / "demo"
     code, _, stderr = _interrupt_after_first_checkpoint(out)
-    stopped = last_checkpoint_step(run1)
-    total = total_steps("tiny")
+    stopped = latest_step(run1)
+    total = train_args("tiny", keys=True)[2]
     assert code != 0 and "Traceback" not in stderr, stderr
     assert stopped is not None and stopped < total - 1  # a half-trained run: it must not pass for a finished one
-    assert not (out / "register").exists()
+    assert not (out / "register").exists() and not (run1 / SURFACE_FILE).exists()
 
     proc = demo("--out", out, *ARGS)
     assert proc.returncode in (0, 1), proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert "train nerfreg-feature on seq1 (preset tiny; progress in" in proc.stdout
+    assert "train nerfreg-feature on seq1 (preset tiny; log in" in proc.stdout
+    assert "train nerfreg-field on seq2 (preset tiny; log in" in proc.stdout  # the default registration needs no keys there
     assert f"resuming from step {stopped + 1} of {total}" in proc.stdout, proc.stdout
-    assert last_checkpoint_step(run1) == total - 1
+    # the live bar's last state: every step of each training, and the stage it ended in
+    assert f"{total}/{total} steps" in proc.stdout and f"{train_args('tiny', keys=False)[2]}/" in proc.stdout, proc.stdout
+    assert latest_step(run1) == total - 1 and (run1 / SURFACE_FILE).is_file()
     for stage in ("[3/5]", "[4/5]", "[5/5]"):
         assert stage in proc.stdout
     for rel in ("case/truth.json", "case/preview.png", "register/registration.json", "register/merged.ply",

@@ -17,7 +17,7 @@ from conftest import VENV_BIN, ns_train
 
 def test_ns_train_lists_the_method():
     proc = subprocess.run([str(VENV_BIN / "ns-train"), "-h"], capture_output=True, text=True, timeout=300)
-    assert "nerfreg-feature" in proc.stdout
+    assert "nerfreg-feature" in proc.stdout and "nerfreg-field" in proc.stdout
 
 
 def test_train_checkpoints_and_resumes(run, case, tmp_path):

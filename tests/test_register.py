@@ -120,19 +120,17 @@ def test_embedding_pnp_proposes_hypotheses_through_the_features_interface(run):
         assert 0 < h.prior <= 1
 
 
-def test_runs_without_a_feature_head_are_refused(case, tmp_path):
-    from conftest import ns_train
-
+def test_foreign_runs_are_refused_and_field_runs_only_by_plugins_that_need_keys(field_run, tmp_path):
     foreign = tmp_path / "nerfacto" / "config.yml"
     foreign.parent.mkdir()
     foreign.write_text("!!python/object:nerfstudio.engine.trainer.TrainerConfig\nmethod_name: nerfacto\n")
     proc = register("--seq1", foreign, "--seq2", foreign, "--out", tmp_path / "o")
-    assert proc.returncode == 2 and "is a 'nerfacto' run, not nerfreg-feature: it has no feature head" in proc.stderr, proc.stderr
-    # a nerfreg-feature run stopped during its field phase: keys and queries never trained
-    assert ns_train(case / "seq1", tmp_path / "short", 20).returncode == 0
-    short = tmp_path / "short" / "seq1" / "nerfreg-feature" / "run" / "config.yml"
-    proc = register("--seq1", short, "--seq2", short, "--out", tmp_path / "o")
-    assert proc.returncode == 2 and "before its feature head was trained" in proc.stderr, proc.stderr
+    assert proc.returncode == 2 and "is a 'nerfacto' run, not nerfreg-feature or nerfreg-field" in proc.stderr, proc.stderr
+    # a nerfreg-field run has no keys: the generator that matches keys says how to train them
+    config = field_run / "config.yml"
+    proc = register("--seq1", config, "--seq2", config, "--generator", "embedding-pnp", "--out", tmp_path / "o")
+    assert proc.returncode == 2 and "has no trained keys" in proc.stderr, proc.stderr
+    assert "--load-dir RUN/nerfstudio_models --max-num-iterations" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
     assert not (tmp_path / "o").exists()
 

@@ -1,7 +1,8 @@
 """nerfreg-demo: the main job end to end on the embedded default part.
 
 Runs, as a user would, the commands the README documents: nerfreg-synth, ns-train
-nerfreg-feature on both sequences, nerfreg-register, nerfreg-eval against the known truth.
+nerfreg-field on both sequences (nerfreg-feature on sequence 1 with --keys), nerfreg-register,
+nerfreg-eval against the known truth.
 Each stage is skipped when its output is complete, so an interrupted demo resumes: a training
 whose last checkpoint is short of its final step continues from it (`--load-dir`), one with no
 checkpoint starts again.
@@ -23,13 +24,13 @@ from typing import Literal
 from nerfreg_ns.cli import run_cli
 from nerfreg_ns.errors import ExitCode, NerfregError
 
-# Smaller training for a quick look and for the test suite; "default" is `ns-train nerfreg-feature` as is.
-PRESETS: dict[str, list[str]] = {
-    "default": [],
-    "quick": ["--pipeline.nerf-steps", "600", "--max-num-iterations", "900"],
-    "tiny": ["--pipeline.nerf-steps", "150", "--max-num-iterations", "350", "--pipeline.model.density-res", "64",
-             "--pipeline.datamanager.train-num-rays-per-batch", "1024", "--pipeline.query-size", "48",
-             "--pipeline.embed-batch-images", "4", "--steps-per-save", "100"],
+# (field steps, key steps, extra ns-train options): smaller trainings for a quick look and for the
+# test suite; "default" is ns-train's own (None: the method's default steps).
+PRESETS: dict[str, tuple[int | None, int | None, list[str]]] = {
+    "default": (None, None, []),
+    "quick": (600, 300, []),
+    "tiny": (150, 200, ["--pipeline.model.density-res", "64", "--pipeline.datamanager.train-num-rays-per-batch", "1024",
+                        "--pipeline.query-size", "48", "--pipeline.embed-batch-images", "4", "--steps-per-save", "100"]),
 }
 
 
@@ -45,7 +46,10 @@ class DemoConfig:
     size: int = 128
     """Image width and height (pixels)."""
     preset: Literal["default", "quick", "tiny"] = "default"
-    """Training size: default (4 to 8 minutes per sequence on 2 CPU cores), quick, or tiny (tests)."""
+    """Training size: default (ns-train's own), quick, or tiny (tests)."""
+    keys: bool = False
+    """Also train sequence 1's keys and query encoder (nerfreg-feature instead of nerfreg-field: what the
+    embedding-pnp generator needs; the default registration uses none). Several minutes more."""
     restart: bool = False
     """Delete the working folder first instead of resuming."""
 
@@ -54,30 +58,33 @@ def _bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
-def total_steps(preset: str) -> int:
-    """Steps a training of this preset runs in all (its --max-num-iterations, or the method's default)."""
-    args = PRESETS[preset]
-    if "--max-num-iterations" in args:
-        return int(args[args.index("--max-num-iterations") + 1])
+def train_args(preset: str, keys: bool) -> tuple[str, list[str], int]:
+    """(method, ns-train options, steps in all) of one sequence's training in this preset."""
     from nerfreg_ns.nerf.config import EMBED_STEPS, NERF_STEPS
 
-    return NERF_STEPS + EMBED_STEPS
+    field, embed, extra = PRESETS[preset]
+    field, embed = field or NERF_STEPS, (embed or EMBED_STEPS) if keys else 0
+    total = field + embed
+    steps = [] if preset == "default" else ["--pipeline.nerf-steps", str(field), "--max-num-iterations", str(total)]
+    return ("nerfreg-feature" if keys else "nerfreg-field"), [*steps, *extra], total
 
 
-def last_checkpoint_step(run: Path) -> int | None:
-    """The step of the run's newest checkpoint (nerfstudio's `step-NNNNNNNNN.ckpt`), None without one."""
-    steps = [int(m.group(1)) for p in (run / "nerfstudio_models").glob("step-*.ckpt")
-             if (m := re.fullmatch(r"step-(\d+)\.ckpt", p.name))]
-    return max(steps) if steps else None
-
-
-def _stage(title: str, cmd: list, log: Path, ok: tuple[int, ...] = (ExitCode.OK,)) -> float:
-    """Runs one command, its output in `log`; an exit code outside `ok` ends the demo with the log's tail."""
+def _stage(title: str, cmd: list, log: Path, ok: tuple[int, ...] = (ExitCode.OK,), watch: Path | None = None) -> float:
+    """Runs one command, its output in `log`; an exit code outside `ok` ends the demo with the log's
+    tail. `watch`: a run folder whose progress file (`nerf.progress`) drives a progress bar."""
     print(f"{title}\n    $ {' '.join(Path(c).name if i == 0 else str(c) for i, c in enumerate(cmd))}", flush=True)
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     t = time.time()
     with open(log, "w") as f:
-        code = subprocess.run([str(c) for c in cmd], stdout=f, stderr=subprocess.STDOUT, env=env).returncode
+        proc = subprocess.Popen([str(c) for c in cmd], stdout=f, stderr=subprocess.STDOUT, env=env)
+        try:
+            if watch is not None:
+                _follow(proc, watch)
+            code = proc.wait()
+        finally:  # interrupted: the child got the same Ctrl-C; do not leave it running
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait()
     took = time.time() - t
     if code not in ok:
         print("\n".join("    | " + line for line in log.read_text().splitlines()[-12:]), file=sys.stderr)
@@ -86,21 +93,47 @@ def _stage(title: str, cmd: list, log: Path, ok: tuple[int, ...] = (ExitCode.OK,
     return took
 
 
-def _train(title: str, data: Path, runs: Path, run: Path, preset: str, log: Path) -> float | None:
+def _follow(proc: subprocess.Popen, run: Path) -> None:
+    """A live bar while `proc` trains `run`: its stage, steps done of all, time left."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from nerfreg_ns.nerf.progress import STAGES, read_progress
+
+    columns = (TextColumn("    {task.description:<20}"), BarColumn(bar_width=20), MofNCompleteColumn(), TextColumn("steps"),
+               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+    with Progress(*columns, transient=False) as bar:
+        task, started = bar.add_task(STAGES["set-up"], total=None), False
+        while proc.poll() is None:
+            p = read_progress(run)
+            if p is not None:
+                if not started:  # the speed (time left) from this training's steps, not a resumed run's earlier ones
+                    bar.reset(task, total=p["total"], completed=p["done"])
+                    started = True
+                bar.update(task, description=STAGES.get(p["stage"], p["stage"]), completed=p["done"])
+            time.sleep(0.5)
+        p = read_progress(run)
+        if p is not None:
+            bar.update(task, description=STAGES.get(p["stage"], p["stage"]), total=p["total"], completed=p["done"])
+
+
+def _train(title: str, data: Path, runs: Path, run: Path, preset: str, keys: bool, log: Path) -> float | None:
     """Trains (or finishes training) one sequence; None when its run was already complete."""
-    total = total_steps(preset)
-    done = last_checkpoint_step(run)
+    from nerfreg_ns.nerf.progress import PROGRESS_FILE
+    from nerfreg_ns.nerf.saved_surface import latest_step
+
+    method, args, total = train_args(preset, keys)
+    done = latest_step(run)
     if done is not None and done >= total - 1:
         return None
-    cmd = [_bin("ns-train"), "nerfreg-feature", "--data", data, "--output-dir", runs, "--timestamp", run.name,
-           "--vis", "tensorboard", *PRESETS[preset]]
+    cmd = [_bin("ns-train"), method, "--data", data, "--output-dir", runs, "--timestamp", run.name, "--vis", "tensorboard", *args]
     if done is None:
         shutil.rmtree(run, ignore_errors=True)  # stopped before its first checkpoint: start again
     else:  # nerfstudio counts --max-num-iterations from the loaded step on
         cmd += ["--load-dir", run / "nerfstudio_models", "--max-num-iterations", total - (done + 1)]
         title += f", resuming from step {done + 1} of {total}"
-    took = _stage(title, cmd, log)
-    reached = last_checkpoint_step(run)
+        (run / PROGRESS_FILE).unlink(missing_ok=True)  # the stopped training's last word
+    took = _stage(title, cmd, log, watch=run)
+    reached = latest_step(run)
     if reached is None or reached < total - 1:  # ns-train exits 0 when interrupted
         raise NerfregError(f"training stopped at step {reached} of {total} (interrupted?); run the demo again to resume. "
                            f"Log: {log}", exit_code=ExitCode.STAGE_FAILED)
@@ -120,12 +153,16 @@ def _main(cfg: DemoConfig) -> int:
         shutil.rmtree(out)
     logs = out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    chosen = {"preset": cfg.preset, "views": cfg.views, "size": cfg.size}
+    chosen = {"preset": cfg.preset, "views": cfg.views, "size": cfg.size, "keys": cfg.keys}
     record = out / "demo_options.json"
     if record.exists() and json.loads(record.read_text()) != chosen:  # resuming with other options would mix runs
         was = json.loads(record.read_text())
+        if "keys" not in was:
+            raise NerfregError(f"{out} holds a demo made by an earlier nerfreg-demo (nerfreg-feature on both sequences): "
+                               "use another --out, or --restart")
         raise NerfregError(f"{out} holds a demo made with --preset {was.get('preset')} --views {was.get('views')} "
-                           f"--size {was.get('size')}: give the same options to resume, or --restart")
+                           f"--size {was.get('size')}{' --keys' if was['keys'] else ''}: give the same options to resume, "
+                           "or --restart")
     record.write_text(json.dumps(chosen))
     case, runs, reg = out / "case", out / "runs", out / "register"
     timings: dict[str, float] = {}
@@ -135,10 +172,12 @@ def _main(cfg: DemoConfig) -> int:
                                      "--height", cfg.size, "--overwrite"], logs / "synth.log")
     configs = {}
     for i, seq in enumerate(("seq1", "seq2")):
-        run = runs / seq / "nerfreg-feature" / "demo"
+        keys = cfg.keys and seq == "seq1"  # only sequence 1's keys are ever matched (embedding-pnp)
+        method = train_args(cfg.preset, keys)[0]
+        run = runs / seq / method / "demo"
         configs[seq] = run / "config.yml"
-        took = _train(f"[{2 + i}/5] train nerfreg-feature on {seq} (preset {cfg.preset}; progress in {logs / f'train_{seq}.log'})",
-                      case / seq, runs, run, cfg.preset, logs / f"train_{seq}.log")
+        took = _train(f"[{2 + i}/5] train {method} on {seq} (preset {cfg.preset}; log in {logs / f'train_{seq}.log'})",
+                      case / seq, runs, run, cfg.preset, keys, logs / f"train_{seq}.log")
         if took is not None:
             timings[f"train_{seq}_s"] = took
     if not (reg / "registration.json").exists() or any(k.startswith("train_") for k in timings):  # new runs: register again

@@ -26,10 +26,11 @@ EMBED_STEPS = 5000
 # day: 5000 keeps a margin (benchmarks/README.md).
 
 
-def make_trainer_config(nerf_steps: int = NERF_STEPS, embed_steps: int = EMBED_STEPS) -> NerfregTrainerConfig:
+def make_trainer_config(nerf_steps: int = NERF_STEPS, embed_steps: int = EMBED_STEPS,
+                        method_name: str = "nerfreg-feature") -> NerfregTrainerConfig:
     """The full default configuration; tests build smaller ones through the same function."""
     return NerfregTrainerConfig(
-        method_name="nerfreg-feature",
+        method_name=method_name,
         steps_per_eval_batch=0,
         steps_per_eval_image=0,
         steps_per_eval_all_images=0,
@@ -67,4 +68,11 @@ def make_trainer_config(nerf_steps: int = NERF_STEPS, embed_steps: int = EMBED_S
 nerfreg_feature = MethodSpecification(
     config=make_trainer_config(),
     description="Object NeRF on a carved dense grid with a SurfEmb-style key field and query encoder (CPU-practical)",
+)
+
+# The same model stopped after its field: what the default registration reads (it uses no keys).
+# `ns-train nerfreg-feature --load-dir FIELD_RUN/nerfstudio_models` trains the keys on top later.
+nerfreg_field = MethodSpecification(
+    config=make_trainer_config(embed_steps=0, method_name="nerfreg-field"),
+    description="nerfreg-feature's object field alone, without keys and query encoder (what the default registration needs)",
 )

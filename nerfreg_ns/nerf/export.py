@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
@@ -19,6 +20,7 @@ from nerfreg_ns.errors import NerfregError
 from nerfreg_ns.geometry.points import voxel_unique
 from nerfreg_ns.geometry.transforms import apply, invert, rotate
 from nerfreg_ns.io_utils import write_bytes_atomic, write_json_atomic
+from nerfreg_ns.nerf.saved_surface import keys_trained
 
 
 FREE_SPACE_FRAC = 0.25
@@ -28,16 +30,20 @@ floaters, not surface (`seen_through`)."""
 
 @dataclass
 class SurfaceExport:
-    """Points (N, 3), unit normals (N, 3), keys (N, E), colours (N, 3) in [0, 1], input frame;
+    """Points (N, 3), unit normals (N, 3), keys (N, E) (None: not trained), colours (N, 3) in [0, 1], input frame;
     spread (N,): depth between 25% and 75% of each point's ray opacity, input units (large where
     the field holds fog rather than a surface, e.g. a cavity no view resolved)."""
 
     points: np.ndarray
     normals: np.ndarray
-    keys: np.ndarray
+    keys: Optional[np.ndarray]
     colors: np.ndarray
     meta: dict
     spread: np.ndarray
+
+
+METHODS = ("nerfreg-feature", "nerfreg-field")
+"""The methods whose runs nerfreg reads (the same model; nerfreg-field stops before the keys)."""
 
 
 def _method_name(config_path: Path) -> str:
@@ -48,28 +54,43 @@ def _method_name(config_path: Path) -> str:
     raise NerfregError(f"{config_path} is not a nerfstudio run config (no method_name)")
 
 
-def load_run(config_path: Path, require_features: bool = False):
-    """Loads a run's pipeline for inference; a clear error for a missing or foreign config."""
-    from nerfstudio.utils.eval_utils import eval_setup
-
-    import nerfreg_ns.nerf  # noqa: F401  (checkpoint allow-list)
-
+def check_run(config_path: Path) -> Path:
+    """A run config nerfreg can read, or a clear error for a missing or foreign one (read as text:
+    other methods' configs may need downloads or a GPU to load)."""
     config_path = Path(config_path)
     if not config_path.is_file():
         raise NerfregError(f"run config not found: {config_path}")
     method = _method_name(config_path)
-    if method != "nerfreg-feature":  # checked before loading: other methods may need downloads or a GPU
-        raise NerfregError(f"{config_path} is a '{method}' run, not nerfreg-feature: it has no feature head (keys, query encoder)")
+    if method not in METHODS:
+        raise NerfregError(f"{config_path} is a '{method}' run, not nerfreg-feature or nerfreg-field: nerfreg cannot read it")
+    return config_path
+
+
+def load_run(config_path: Path, require_features: bool = False):
+    """Loads a run's pipeline for inference; a clear error for a missing or foreign config, or
+    (`require_features`) for a run whose keys were never trained."""
+    from nerfstudio.utils.eval_utils import eval_setup
+
+    import nerfreg_ns.nerf  # noqa: F401  (checkpoint allow-list)
+
+    config_path = check_run(config_path)
     _, pipeline, _, step = eval_setup(config_path, test_mode="inference")
     model = pipeline.model
     if not hasattr(model, "key_head") or not hasattr(pipeline, "render_surface"):
         raise NerfregError(f"{config_path} is not a nerfreg-feature run (no key head)")
-    nerf_steps = int(getattr(pipeline.config, "nerf_steps", 0))
-    if require_features and step <= nerf_steps:
-        raise NerfregError(f"{config_path} stopped at step {step}, before its feature head was trained (steps {nerf_steps} on); "
-                           "resume it with `ns-train nerfreg-feature --load-dir RUN/nerfstudio_models`")
+    if require_features and not keys_trained(pipeline, step):
+        raise NerfregError(keys_missing(config_path, step, pipeline.config.nerf_steps))
     pipeline.eval()
     return pipeline, step
+
+
+def keys_missing(config_path: Path, step: int, nerf_steps: int) -> str:
+    """What to do about a run without trained keys (one message for every place that needs them)."""
+    from nerfreg_ns.nerf.config import EMBED_STEPS
+
+    return (f"{config_path} stopped at step {step}, before its keys and query encoder were trained (steps {nerf_steps} on; "
+            "nerfreg-field runs never train them): train them on top of its field with `ns-train nerfreg-feature --data "
+            f"DATASET --load-dir {Path(config_path).parent / 'nerfstudio_models'} --max-num-iterations {EMBED_STEPS}`")
 
 
 def ns_to_input(pipeline) -> tuple[np.ndarray, float]:

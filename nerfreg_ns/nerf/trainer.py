@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Type
 
+from nerfstudio.engine.callbacks import TrainingCallback, TrainingCallbackLocation
 from nerfstudio.engine.trainer import Trainer, TrainerConfig
 
 from nerfreg_ns.data.nerfstudio_io import read_nerfstudio_dataset
@@ -36,13 +37,43 @@ class NerfregTrainer(Trainer):
             raise
         clock = getattr(self.pipeline.datamanager.dataparser, "setup_stages", None)
         if clock is not None:
-            print(f"nerfreg-feature: set-up: {clock.line()}", file=sys.stderr)
+            print(f"{self.config.method_name}: set-up: {clock.line()}", file=sys.stderr)
         outputs = self.pipeline.datamanager.train_dataparser_outputs
         flagged = outputs.metadata.get("frame_flagged")
         if flagged is not None and bool(flagged.any()):  # said once, when training; loading a run stays quiet
             names = ", ".join(Path(outputs.image_filenames[i]).name for i in flagged.nonzero()[:, 0].tolist())
-            print(f"nerfreg-feature: warning: {int(flagged.sum())} frame(s) whose mask disagrees with the visual hull "
+            print(f"{self.config.method_name}: warning: {int(flagged.sum())} frame(s) whose mask disagrees with the visual hull "
                   f"(a blob added or a piece missing) left out of training: {names}", file=sys.stderr)
+        self._end_step = self._start_step + self.config.max_num_iterations
+        self._report(self._start_step)
+        self.callbacks.append(TrainingCallback([TrainingCallbackLocation.AFTER_TRAIN_ITERATION],
+                                               lambda step: self._report(step + 1), update_every_num_iters=10))
+        # after the final checkpoint, before a viewer kept open would block
+        self.callbacks.append(TrainingCallback([TrainingCallbackLocation.AFTER_TRAIN], self._save_surface))
+
+    def _report(self, done: int, stage: str | None = None) -> None:
+        """Writes the run's progress file (`progress`): steps done of the run's last step."""
+        from nerfreg_ns.nerf.progress import write_progress
+
+        if stage is None:
+            stage = "field" if done < self.pipeline.config.nerf_steps else "keys"
+        write_progress(self.base_dir, stage, done, self._end_step)
+
+    def _save_surface(self, step: int) -> None:
+        """Saves what registration reads (`saved_surface`); without it the run is rendered at load time."""
+        import time
+
+        from nerfreg_ns.nerf.saved_surface import save_surface
+
+        t = time.perf_counter()
+        self._report(step + 1, "surface")
+        try:
+            path = save_surface(self.pipeline, self.base_dir, step)
+            print(f"{self.config.method_name}: surface for registration saved in {path} ({time.perf_counter() - t:.1f} s)", file=sys.stderr)
+        except NerfregError as e:
+            print(f"{self.config.method_name}: warning: no surface saved for registration ({e}); "
+                  "nerfreg-register will render the run instead", file=sys.stderr)
+        self._report(step + 1, "done")
 
 
 @dataclass

@@ -16,16 +16,23 @@ from nerfreg_ns.registry import SequenceData
 
 
 def load_sequence(config_path: Path, name: str) -> SequenceData:
-    """Exports the run's surface (points, normals, keys, spread) without isolated floaters, and
-    reads its dataset's posed masks; its query encoder becomes the sequence's `features`."""
-    from nerfreg_ns.embedding.match import EncoderFeatures
-    from nerfreg_ns.nerf.export import export_surface, load_run
-    from nerfreg_ns.nerf.probe import query_rotations
+    """A run's surface (points, normals, spread, keys where trained) without isolated floaters,
+    and its dataset's posed masks. The surface comes from what the run's training saved
+    (`saved_surface`); a run without it (trained before it was saved, or stopped and resumed) is
+    loaded and its views rendered. Trained keys bring the run's query encoder as `features`,
+    loaded only when a plugin asks for queries."""
+    from nerfreg_ns.nerf.export import check_run
+    from nerfreg_ns.nerf.saved_surface import read_saved_surface
 
-    pipeline, _ = load_run(config_path, require_features=True)
-    surface = export_surface(pipeline)
+    config_path = check_run(config_path)
+    saved = read_saved_surface(config_path)
+    if saved is not None:
+        surface, data, flags = saved.surface, saved.data, saved.frame_flagged
+        features = RunFeatures(config_path, saved.query_turns) if saved.keys_trained else None
+    else:
+        surface, data, flags, features = _render_run(config_path)
     keep = _inliers(surface.points)
-    ds = read_nerfstudio_dataset(Path(pipeline.datamanager.config.data), empty_masks="skip")
+    ds = read_nerfstudio_dataset(data, empty_masks="skip")
     frames = sorted([*ds.frames, *ds.skipped], key=lambda f: f.index)  # every image gets a label
     meta = ds.meta or {}
     return SequenceData(
@@ -36,26 +43,57 @@ def load_sequence(config_path: Path, name: str) -> SequenceData:
         masks=[load_foreground(f) for f in frames],
         Ks=[f.K for f in frames],
         T_world_camcv=[c2w_opengl_to_opencv(f.T_world_camgl) for f in frames],
-        keys=surface.keys[keep],
+        keys=surface.keys[keep] if features is not None and surface.keys is not None else None,
         spread=surface.spread[keep],
         images=[f.image_path for f in frames],
         unit=_unit(meta, ds.root),
         object_name=meta.get("object"),
         case_id=meta.get("case_id"),
         source=str(config_path),
-        features=EncoderFeatures(pipeline.model.query_encoder, pipeline.config.query_size, query_rotations(pipeline)),
-        mask_trust=_mask_trust(pipeline, frames),
+        features=features,
+        mask_trust=_mask_trust(flags, frames, data),
     )
 
 
-def _mask_trust(pipeline, frames) -> np.ndarray:
+def _render_run(config_path: Path):
+    """(surface, dataset folder, frame flags, features or None) of a run loaded and rendered."""
+    from nerfreg_ns.embedding.match import EncoderFeatures
+    from nerfreg_ns.nerf.export import export_surface, load_run
+    from nerfreg_ns.nerf.probe import query_rotations
+    from nerfreg_ns.nerf.saved_surface import frame_flags, keys_trained
+
+    pipeline, step = load_run(config_path)
+    features = None
+    if keys_trained(pipeline, step):
+        features = EncoderFeatures(pipeline.model.query_encoder, pipeline.config.query_size, query_rotations(pipeline))
+    return export_surface(pipeline), Path(pipeline.datamanager.config.data), frame_flags(pipeline), features
+
+
+class RunFeatures:
+    """A run's query encoder (`EncoderFeatures`), loaded on the first `queries`: only plugins that
+    match images against keys pay for loading the run."""
+
+    def __init__(self, config_path: Path, turns: int) -> None:
+        self.config_path, self.turns = Path(config_path), turns
+        self._encoder = None
+
+    def queries(self, rgb: np.ndarray, mask: np.ndarray, turns: int):
+        if self._encoder is None:
+            from nerfreg_ns.embedding.match import EncoderFeatures
+            from nerfreg_ns.nerf.export import load_run
+
+            pipeline, _ = load_run(self.config_path, require_features=True)
+            self._encoder = EncoderFeatures(pipeline.model.query_encoder, pipeline.config.query_size, self.turns)
+        return self._encoder.queries(rgb, mask, turns)
+
+
+def _mask_trust(flags: dict[str, bool], frames, data: Path) -> np.ndarray:
     """Per frame: False where training left the frame out (empty mask) or found its mask at odds
-    with the others (the dataparser's `frame_flagged`)."""
-    outputs = pipeline.datamanager.train_dataparser_outputs
-    flagged = outputs.metadata.get("frame_flagged")
-    trained = {Path(f).resolve(): (bool(flagged[i]) if flagged is not None else False)
-               for i, f in enumerate(outputs.image_filenames)}
-    return np.array([f.image_path.resolve() in trained and not trained[f.image_path.resolve()] for f in frames])
+    with the others (`flags`, by image path relative to the dataset `data`)."""
+    from nerfreg_ns.nerf.saved_surface import relative_name
+
+    names = [relative_name(f.image_path, data) for f in frames]
+    return np.array([n in flags and not flags[n] for n in names])
 
 
 def _unit(meta: dict, root: Path) -> Optional[str]:
