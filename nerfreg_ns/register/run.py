@@ -76,12 +76,18 @@ def register_sequences(seq1: SequenceData, seq2: SequenceData, generator: Genera
             for name, ref in refiners.items():
                 progress.advance(task)
                 by = f" by {name}" if name else ""
+                t_ref = time.time()
                 try:
                     T = check_rigid(ref.refine(seq1, seq2, T0), f"refined hypothesis from {h.source}{by}")
                 except NerfregError as e:
                     dropped.append(f"{h.source}{by}: {e}")
                     continue
+                finally:
+                    key = f"refine_{name or 'refiner'}_s"
+                    timings[key] = timings.get(key, 0.0) + time.time() - t_ref
+                t_ver = time.time()
                 scored.append(Scored(h.source, T0, T, verifier.score(seq1, seq2, T), h.prior, name))
+                timings["verify_s"] = timings.get("verify_s", 0.0) + time.time() - t_ver
     timings["refine_and_verify_s"] = time.time() - t
     if not scored:
         raise NerfregError(f"every hypothesis was degenerate ({len(dropped)}; first: {dropped[0]})")
