@@ -6,8 +6,9 @@
 Objects: a number is that T-LESS part of ../shared/data/tless_scaled; `pN` is procedural part N
 (`nerfreg-synth --part random --seed N`). `--setting realistic` is the wide setting rendered with
 `--capture realistic` (noisy masks and poses, bad frames, room light, noisy background).
-Per object: `nerfreg-synth` (60 views per side, 128x128), `ns-train nerfreg-feature` on both
-sequences (default config), then `nerfreg-register` with each compared plugin set on the same two
+Per object: `nerfreg-synth` (60 views per side, 128x128), `ns-train nerfreg-field` on both
+sequences (default config; `nerfreg-feature` on sequence 1 when embedding-pnp is compared: it
+needs keys), then `nerfreg-register` with each compared plugin set on the same two
 runs, each scored with `nerfreg-eval`'s metrics; the default's merged model is compared with the
 CAD model. Every stage is skipped when its output exists, so the command resumes where it stopped
 and the table (WORK/table.md, WORK/results.json) always shows what has been measured.
@@ -71,9 +72,20 @@ def sh(*cmd) -> float:
     return time.time() - t
 
 
-def prepare(obj: str, setting: str, work: Path, train: bool, train_args: list[str] = (), synth_args: list | None = None) -> dict:
+def run_config(runs: Path, seq: str) -> Path:
+    """The config.yml of a sequence's run (nerfreg-field, or nerfreg-feature: runs of earlier
+    benchmark commands, or sequence 1 when keys were needed)."""
+    for method in ("nerfreg-field", "nerfreg-feature"):
+        if (cfg := runs / seq / method / "bench" / "config.yml").is_file():
+            return cfg
+    raise FileNotFoundError(f"no trained run of {seq} in {runs}")
+
+
+def prepare(obj: str, setting: str, work: Path, train: bool, train_args: list[str] = (), synth_args: list | None = None,
+            keys: bool = False) -> dict:
     """Renders the case and trains both runs (each skipped when done); returns timings.
-    `synth_args` replaces the object and capture flags the setting would give nerfreg-synth."""
+    `synth_args` replaces the object and capture flags the setting would give nerfreg-synth;
+    `keys`: sequence 1 trains its keys too (nerfreg-feature)."""
     case, runs = work / "case", work / "runs"
     info_path = work / "train.json"
     info = json.loads(info_path.read_text()) if info_path.exists() else {}
@@ -89,7 +101,8 @@ def prepare(obj: str, setting: str, work: Path, train: bool, train_args: list[st
                 for stale in [*work.glob("results*.json"), *work.glob("reg_*")]:  # registered on the old run
                     shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
                 print(f"  training {seq} of {object_name(obj)} ({setting})", flush=True)
-                info[f"train_{seq}_s"] = sh(BIN / "ns-train", "nerfreg-feature", "--data", case / seq, "--output-dir", runs,
+                method = "nerfreg-feature" if keys and seq == "seq1" else "nerfreg-field"
+                info[f"train_{seq}_s"] = sh(BIN / "ns-train", method, "--data", case / seq, "--output-dir", runs,
                                             "--timestamp", "bench", *train_args)
                 info_path.write_text(json.dumps(info, indent=2))
     return info
@@ -130,7 +143,7 @@ def register_all(work: Path, perfect: bool, methods) -> dict:
         from nerfreg_ns.register.inputs import load_sequence
 
         runs = work / "runs"
-        seqs = tuple(load_sequence(runs / s / "nerfreg-feature" / "bench" / "config.yml", s) for s in ("seq1", "seq2"))
+        seqs = tuple(load_sequence(run_config(runs, s), s) for s in ("seq1", "seq2"))
     results["load_s"] = time.time() - t
     registry = load_registry()
     for label, key, gen, ver, ref in todo:
@@ -262,7 +275,8 @@ def main() -> None:
             work = root / setting / object_name(obj)
             work.mkdir(parents=True, exist_ok=True)
             print(f"{object_name(obj)} ({setting})", flush=True)
-            info = prepare(obj, setting, work, train=args.stage != "register", train_args=args.train_args)
+            info = prepare(obj, setting, work, train=args.stage != "register", train_args=args.train_args,
+                           keys="embedding-pnp" in args.methods)
             if args.perfect:
                 register_all(work, True, methods)
             if args.stage != "train" and {"train_seq1_s", "train_seq2_s"} <= info.keys():  # both trained to the end

@@ -18,6 +18,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_register as br  # noqa: E402  (run_config: where a benchmark run is)
+
 
 def main() -> None:
     from nerfreg_ns.cli import register as reg_cli
@@ -32,7 +35,7 @@ def main() -> None:
     ap.add_argument("--factors", type=float, nargs="+", default=[0.3, 2.5])
     args = ap.parse_args()
     runs = args.work / "runs"
-    seqs = [load_sequence(runs / s / "nerfreg-feature" / "bench" / "config.yml", s) for s in ("seq1", "seq2")]
+    seqs = [load_sequence(br.run_config(runs, s), s) for s in ("seq1", "seq2")]
     truth = read_truth(args.work / "case" / "truth.json")
     model = TruthModel(truth)
     registry = load_registry()

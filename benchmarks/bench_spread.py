@@ -17,6 +17,9 @@ import json
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_register as br  # noqa: E402  (run_config: where a benchmark run is)
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -42,7 +45,7 @@ def main() -> None:
         work = args.work / args.setting / f"obj_{obj:02d}"
         truth = read_truth(work / "case" / "truth.json")
         model = TruthModel(truth)
-        seqs = [load_sequence(work / "runs" / s / "nerfreg-feature" / "bench" / "config.yml", s) for s in ("seq1", "seq2")]
+        seqs = [load_sequence(br.run_config(work / "runs", s), s) for s in ("seq1", "seq2")]
         reg = json.loads((work / f"reg_{args.method}" / "registration.json").read_text())
         for pose, T in (("registered", np.array(reg["T_seq1_seq2"])), ("true", truth.T_seq1_seq2)):
             for thr in args.thresholds:
