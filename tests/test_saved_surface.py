@@ -15,7 +15,10 @@ def test_training_saves_the_surface_that_loading_would_render(field_run, monkeyp
     from nerfreg_ns.nerf.progress import read_progress
     from nerfreg_ns.register.inputs import load_sequence
 
-    assert read_progress(field_run) == {"stage": "done", "done": 150, "total": 150}
+    progress = read_progress(field_run)
+    assert (progress["stage"], progress["done"], progress["total"]) == ("done", 150, 150)
+    assert set(progress["times_s"]) == {"visual hull", "frame check", "field steps", "surface"}  # no key steps
+    assert all(t > 0 for t in progress["times_s"].values())
     saved = saved_surface.read_saved_surface(field_run / "config.yml")
     assert saved is not None and saved.step == 149 and not saved.keys_trained and saved.surface.keys is None
     fast = load_sequence(field_run / "config.yml", "seq1")
@@ -52,7 +55,8 @@ def test_keys_trained_on_top_of_a_field_run_reach_registration(field_run, case, 
     proc = ns_train(case / "seq1", tmp_path, 60, "--load-dir", str(field_run / "nerfstudio_models"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = tmp_path / "seq1" / "nerfreg-feature" / "run"
-    assert json.loads((run / "nerfreg_progress.json").read_text())["stage"] == "done"
+    progress = json.loads((run / "nerfreg_progress.json").read_text())
+    assert progress["stage"] == "done" and progress["times_s"]["key steps"] > 0 and "field steps" not in progress["times_s"]
     saved = read_saved_surface(run / "config.yml")
     assert saved is not None and saved.step == 209 and saved.keys_trained
     seq = load_sequence(run / "config.yml", "seq1")

@@ -20,15 +20,19 @@ STAGES = {"set-up": "starting, hull", "field": "object field", "keys": "keys + q
 the line must fit an 80-column terminal)."""
 
 
-def write_progress(run_dir: Path, stage: str, done: int, total: int) -> None:
-    """Records that the run is in `stage` with `done` of its `total` steps finished."""
+def write_progress(run_dir: Path, stage: str, done: int, total: int, times_s: Optional[dict] = None) -> None:
+    """Records that the run is in `stage` with `done` of its `total` steps finished; `times_s`:
+    seconds per part of the training so far (set-up stages, field steps, key steps, surface)."""
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}")
-    write_json_atomic(Path(run_dir) / PROGRESS_FILE, {"stage": stage, "done": int(done), "total": int(total)})
+    record = {"stage": stage, "done": int(done), "total": int(total)}
+    if times_s:
+        record["times_s"] = {k: round(float(v), 2) for k, v in times_s.items()}
+    write_json_atomic(Path(run_dir) / PROGRESS_FILE, record)
 
 
 def read_progress(run_dir: Path) -> Optional[dict]:
-    """{"stage", "done", "total"} as last written, None before the run wrote any (or mid-write)."""
+    """{"stage", "done", "total"[, "times_s"]} as last written, None before the run wrote any (or mid-write)."""
     try:
         return json.loads((Path(run_dir) / PROGRESS_FILE).read_text())
     except (OSError, ValueError):

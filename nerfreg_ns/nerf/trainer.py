@@ -45,11 +45,31 @@ class NerfregTrainer(Trainer):
             print(f"{self.config.method_name}: warning: {int(flagged.sum())} frame(s) whose mask disagrees with the visual hull "
                   f"(a blob added or a piece missing) left out of training: {names}", file=sys.stderr)
         self._end_step = self._start_step + self.config.max_num_iterations
+        self._times = {r["stage"]: r["time_s"] for r in clock.rows} if clock is not None else {}
         self._report(self._start_step)
+        self.callbacks.append(TrainingCallback([TrainingCallbackLocation.BEFORE_TRAIN_ITERATION], self._phase_clock))
         self.callbacks.append(TrainingCallback([TrainingCallbackLocation.AFTER_TRAIN_ITERATION],
                                                lambda step: self._report(step + 1), update_every_num_iters=10))
         # after the final checkpoint, before a viewer kept open would block
         self.callbacks.append(TrainingCallback([TrainingCallbackLocation.AFTER_TRAIN], self._save_surface))
+
+    def _phase_clock(self, step: int) -> None:
+        """Times the field steps and the key steps (the progress file's `times_s`)."""
+        import time
+
+        if step == self._start_step:
+            self._phase = ("field steps" if step < self.pipeline.config.nerf_steps else "key steps", time.perf_counter())
+        elif step == self.pipeline.config.nerf_steps:  # phase 2 begins
+            self._close_phase()
+            self._phase = ("key steps", time.perf_counter())
+
+    def _close_phase(self) -> None:
+        import time
+
+        phase = getattr(self, "_phase", None)
+        if phase is not None:
+            self._times[phase[0]] = time.perf_counter() - phase[1]
+            self._phase = None
 
     def _report(self, done: int, stage: str | None = None) -> None:
         """Writes the run's progress file (`progress`): steps done of the run's last step."""
@@ -57,7 +77,7 @@ class NerfregTrainer(Trainer):
 
         if stage is None:
             stage = "field" if done < self.pipeline.config.nerf_steps else "keys"
-        write_progress(self.base_dir, stage, done, self._end_step)
+        write_progress(self.base_dir, stage, done, self._end_step, self._times)
 
     def _save_surface(self, step: int) -> None:
         """Saves what registration reads (`saved_surface`); without it the run is rendered at load time."""
@@ -65,6 +85,7 @@ class NerfregTrainer(Trainer):
 
         from nerfreg_ns.nerf.saved_surface import save_surface
 
+        self._close_phase()
         t = time.perf_counter()
         self._report(step + 1, "surface")
         try:
@@ -73,6 +94,7 @@ class NerfregTrainer(Trainer):
         except NerfregError as e:
             print(f"{self.config.method_name}: warning: no surface saved for registration ({e}); "
                   "nerfreg-register will render the run instead", file=sys.stderr)
+        self._times["surface"] = time.perf_counter() - t
         self._report(step + 1, "done")
 
 
