@@ -73,9 +73,9 @@ def sh(*cmd) -> float:
 
 
 def run_config(runs: Path, seq: str) -> Path:
-    """The config.yml of a sequence's run (nerfreg-field, or nerfreg-feature: runs of earlier
-    benchmark commands, or sequence 1 when keys were needed)."""
-    for method in ("nerfreg-field", "nerfreg-feature"):
+    """The config.yml of a sequence's run (nerfreg-feature first: runs of earlier benchmark
+    commands, or sequence 1 when keys were needed; else nerfreg-field)."""
+    for method in ("nerfreg-feature", "nerfreg-field"):
         if (cfg := runs / seq / method / "bench" / "config.yml").is_file():
             return cfg
     raise FileNotFoundError(f"no trained run of {seq} in {runs}")
@@ -96,12 +96,15 @@ def prepare(obj: str, setting: str, work: Path, train: bool, train_args: list[st
            "--overwrite")
     if train:
         for seq in ("seq1", "seq2"):
-            if f"train_{seq}_s" not in info:  # recorded when ns-train ended: a run without it was stopped midway
+            method = "nerfreg-feature" if keys and seq == "seq1" else "nerfreg-field"
+            # runs of earlier benchmark commands (no method recorded) are nerfreg-feature runs
+            keyless = keys and seq == "seq1" and info.get(f"method_{seq}", "nerfreg-feature") != "nerfreg-feature"
+            if f"train_{seq}_s" not in info or keyless:  # recorded when ns-train ended: a run without it was stopped midway
                 shutil.rmtree(runs / seq, ignore_errors=True)
                 for stale in [*work.glob("results*.json"), *work.glob("reg_*")]:  # registered on the old run
                     shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
                 print(f"  training {seq} of {object_name(obj)} ({setting})", flush=True)
-                method = "nerfreg-feature" if keys and seq == "seq1" else "nerfreg-field"
+                info[f"method_{seq}"] = method
                 info[f"train_{seq}_s"] = sh(BIN / "ns-train", method, "--data", case / seq, "--output-dir", runs,
                                             "--timestamp", "bench", *train_args)
                 info_path.write_text(json.dumps(info, indent=2))

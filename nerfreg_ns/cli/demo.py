@@ -105,10 +105,11 @@ def _follow(proc: subprocess.Popen, run: Path) -> None:
         while proc.poll() is None:
             p = read_progress(run)
             if p is not None:
-                if not started:  # the speed (time left) from this training's steps, not a resumed run's earlier ones
-                    bar.reset(task, total=p["total"], completed=p["done"])
+                if not started:  # a resumed run: the speed (time left) from this training's steps, not its earlier ones
+                    if p["done"] > 0:
+                        bar.reset(task, total=p["total"], completed=p["done"])
                     started = True
-                bar.update(task, description=STAGES.get(p["stage"], p["stage"]), completed=p["done"])
+                bar.update(task, description=STAGES.get(p["stage"], p["stage"]), total=p["total"], completed=p["done"])
             time.sleep(0.5)
         p = read_progress(run)
         if p is not None:

@@ -27,13 +27,18 @@ def main(cfg: ExportConfig) -> int:
     from nerfreg_ns.io_utils import atomic_output_dir
     from nerfreg_ns.nerf.export import export_mesh, export_surface, load_run, write_export
 
+    from nerfreg_ns.nerf.saved_surface import keys_trained
+
     pipeline, step = load_run(cfg.load_config)
     surface = export_surface(pipeline, cfg.voxel_frac)
+    if not keys_trained(pipeline, step):  # a nerfreg-field run: its key head's output would only look like keys
+        surface.keys = None
     mesh = export_mesh(pipeline)
     with atomic_output_dir(cfg.out, overwrite=cfg.overwrite) as tmp:
         write_export(tmp, surface, mesh, {"run": str(cfg.load_config), "step": step,
                                           "dataset": str(pipeline.datamanager.config.data)})
-    print(f"wrote {cfg.out}: {len(surface.points)} surface points with {surface.keys.shape[1]}-d keys, "
+    keys = f"{surface.keys.shape[1]}-d keys" if surface.keys is not None else "no keys (not trained)"
+    print(f"wrote {cfg.out}: {len(surface.points)} surface points with {keys}, "
           f"mesh of {len(mesh.faces)} faces (input frame and units)")
     return 0
 

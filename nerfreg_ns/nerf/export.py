@@ -89,8 +89,9 @@ def keys_missing(config_path: Path, step: int, nerf_steps: int) -> str:
     from nerfreg_ns.nerf.config import EMBED_STEPS
 
     return (f"{config_path} stopped at step {step}, before its keys and query encoder were trained (steps {nerf_steps} on; "
-            "nerfreg-field runs never train them): train them on top of its field with `ns-train nerfreg-feature --data "
-            f"DATASET --load-dir {Path(config_path).parent / 'nerfstudio_models'} --max-num-iterations {EMBED_STEPS}`")
+            "nerfreg-field runs stop before them): train them on top of its field with `ns-train nerfreg-feature --data "
+            f"DATASET --load-dir {Path(config_path).parent / 'nerfstudio_models'} --pipeline.nerf-steps {nerf_steps} "
+            f"--max-num-iterations {EMBED_STEPS}`")
 
 
 def ns_to_input(pipeline) -> tuple[np.ndarray, float]:
@@ -210,9 +211,11 @@ def write_point_ply(path: Path, points: np.ndarray, normals: np.ndarray, colors:
 
 
 def write_export(out_dir: Path, surface: SurfaceExport, mesh, extra_meta: dict) -> None:
-    """surface.ply, surface.npz (points, normals, keys, colors, spread), mesh.ply, export.json."""
+    """surface.ply, surface.npz (points, normals, keys when trained, colors, spread), mesh.ply, export.json."""
     write_point_ply(out_dir / "surface.ply", surface.points, surface.normals, surface.colors)
-    np.savez_compressed(out_dir / "surface.npz", points=surface.points, normals=surface.normals,
-                        keys=surface.keys, colors=surface.colors, spread=surface.spread)
+    arrays = dict(points=surface.points, normals=surface.normals, colors=surface.colors, spread=surface.spread)
+    if surface.keys is not None:
+        arrays["keys"] = surface.keys
+    np.savez_compressed(out_dir / "surface.npz", **arrays)
     write_bytes_atomic(out_dir / "mesh.ply", mesh.export(file_type="ply"))
     write_json_atomic(out_dir / "export.json", {**surface.meta, **extra_meta, "points": len(surface.points)})

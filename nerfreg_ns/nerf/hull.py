@@ -175,11 +175,14 @@ def ray_hull_interval(origins: Tensor, dirs: Tensor, aabb: Tensor, occ: Tensor, 
     """
     near, far = ray_box(origins, dirs, aabb)
     res = occ.shape[0]
+    if res ** 3 >= 2**31:
+        raise ValueError(f"occupancy grids above 1290^3 overflow the flat int32 index (got {res}^3)")
     span = (far - near).clamp(min=0)
     s = (torch.arange(steps, device=origins.device) + 0.5) / steps
     t = near[:, None] + span[:, None] * s  # (N, S)
     # voxel index per axis in int32, folded into one flat index: a third of the memory traffic of
-    # (N, S, 3) points and int64 indices, the same voxels (truncation and floor agree after the clamp)
+    # (N, S, 3) points and int64 indices (truncation and floor agree after the clamp; rounding may
+    # differ from an (N, S, 3) formulation exactly on a voxel boundary)
     scale = res / (aabb[1] - aabb[0])
     flat = None
     for a in range(3):

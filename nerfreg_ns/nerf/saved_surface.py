@@ -39,14 +39,14 @@ def keys_trained(pipeline, step: int) -> bool:
 @dataclass
 class SavedSurface:
     """A run's exported surface (`export.SurfaceExport`, input frame and units) and what the
-    registration inputs need besides: the dataset folder, the frames training left out or
-    flagged (by image path relative to the dataset), whether keys were trained, the query turns."""
+    registration inputs need besides: the dataset folder (absolute, as training resolved it), the
+    frames training left out or flagged (by image path relative to the dataset), whether keys
+    were trained, the query turns."""
 
     surface: "object"
     data: Path
     step: int
     keys_trained: bool
-    query_size: int
     query_turns: int
     frame_flagged: dict[str, bool]
 
@@ -81,7 +81,7 @@ def save_surface(pipeline, run_dir: Path, step: int) -> Path:
     frames = frame_flags(pipeline)
     trained = keys_trained(pipeline, step)
     info = {"version": VERSION, "step": int(step), "data": str(data), "keys_trained": trained,
-            "query_size": int(pipeline.config.query_size), "query_turns": query_rotations(pipeline),
+            "query_turns": query_rotations(pipeline),
             "meta": surface.meta, "frame_flagged": frames}
     arrays = {"points": surface.points, "normals": surface.normals, "colors": surface.colors.astype(np.float32),
               "spread": surface.spread}
@@ -106,13 +106,13 @@ def read_saved_surface(config_path: Path) -> Optional[SavedSurface]:
     try:
         with np.load(path) as z:
             info = json.loads(bytes(z["info"]).decode())
+            if info.get("version") != VERSION or info.get("step") != latest_step(run_dir):
+                return None
             arrays = {k: z[k] for k in z.files if k != "info"}
-    except (OSError, ValueError, KeyError):  # unreadable: load the run instead
+        surface = SurfaceExport(points=arrays["points"], normals=arrays["normals"], keys=arrays.get("keys"),
+                                colors=arrays["colors"], meta=info.get("meta", {}), spread=arrays["spread"])
+        return SavedSurface(surface=surface, data=Path(info["data"]), step=int(info["step"]),
+                            keys_trained=bool(info["keys_trained"]), query_turns=int(info["query_turns"]),
+                            frame_flagged=dict(info["frame_flagged"]))
+    except Exception:  # unreadable in any way (truncated, corrupt, another layout): it only saves time, render the run
         return None
-    if info.get("version") != VERSION or info.get("step") != latest_step(run_dir):
-        return None
-    surface = SurfaceExport(points=arrays["points"], normals=arrays["normals"], keys=arrays.get("keys"),
-                            colors=arrays["colors"], meta=info.get("meta", {}), spread=arrays["spread"])
-    return SavedSurface(surface=surface, data=Path(info["data"]), step=int(info["step"]), keys_trained=bool(info["keys_trained"]),
-                        query_size=int(info["query_size"]), query_turns=int(info["query_turns"]),
-                        frame_flagged=dict(info["frame_flagged"]))

@@ -44,6 +44,9 @@ class NerfregTrainer(Trainer):
             names = ", ".join(Path(outputs.image_filenames[i]).name for i in flagged.nonzero()[:, 0].tolist())
             print(f"{self.config.method_name}: warning: {int(flagged.sum())} frame(s) whose mask disagrees with the visual hull "
                   f"(a blob added or a piece missing) left out of training: {names}", file=sys.stderr)
+        from nerfreg_ns.nerf.saved_surface import SURFACE_FILE
+
+        (self.base_dir / SURFACE_FILE).unlink(missing_ok=True)  # a run retrained into the same folder must not keep it
         self._end_step = self._start_step + self.config.max_num_iterations
         self._times = {r["stage"]: r["time_s"] for r in clock.rows} if clock is not None else {}
         self._report(self._start_step)
@@ -91,7 +94,7 @@ class NerfregTrainer(Trainer):
         try:
             path = save_surface(self.pipeline, self.base_dir, step)
             print(f"{self.config.method_name}: surface for registration saved in {path} ({time.perf_counter() - t:.1f} s)", file=sys.stderr)
-        except NerfregError as e:
+        except Exception as e:  # it only saves time; a finished training must not fail over it (e.g. out of memory)
             print(f"{self.config.method_name}: warning: no surface saved for registration ({e}); "
                   "nerfreg-register will render the run instead", file=sys.stderr)
         self._times["surface"] = time.perf_counter() - t

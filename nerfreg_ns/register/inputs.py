@@ -26,6 +26,8 @@ def load_sequence(config_path: Path, name: str) -> SequenceData:
 
     config_path = check_run(config_path)
     saved = read_saved_surface(config_path)
+    if saved is not None and not saved.data.is_dir():  # dataset moved since training: the config says where
+        saved = None
     if saved is not None:
         surface, data, flags = saved.surface, saved.data, saved.frame_flagged
         features = RunFeatures(config_path, saved.query_turns) if saved.keys_trained else None
