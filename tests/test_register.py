@@ -130,7 +130,7 @@ def test_foreign_runs_are_refused_and_field_runs_only_by_plugins_that_need_keys(
     config = field_run / "config.yml"
     proc = register("--seq1", config, "--seq2", config, "--generator", "embedding-pnp", "--out", tmp_path / "o")
     assert proc.returncode == 2 and "has no trained keys" in proc.stderr, proc.stderr
-    assert "--load-dir RUN/nerfstudio_models --max-num-iterations" in proc.stderr
+    assert "--load-dir RUN/nerfstudio_models --pipeline.nerf-steps FIELD_STEPS --max-num-iterations" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
     assert not (tmp_path / "o").exists()
 
