@@ -1,7 +1,8 @@
 """Benchmark of the whole pipeline (issue: nerfreg-register) on T-LESS and procedural parts.
 
     .venv/bin/python benchmarks/bench_register.py --work /tmp/bench_register [--objects 5 7 p3 p12 ...]
-        [--setting wide|narrow|realistic] [--perfect] [--stage all|train|register] [--methods KEY ...] [--train-args ...]
+        [--setting wide|narrow|realistic] [--perfect] [--stage all|train|register] [--methods KEY ...] [--redo KEY ...]
+        [--train-args ...]
 
 Objects: a number is that T-LESS part of ../shared/data/tless_scaled; `pN` is procedural part N
 (`nerfreg-synth --part random --seed N`). `--setting realistic` is the wide setting rendered with
@@ -111,8 +112,9 @@ def prepare(obj: str, setting: str, work: Path, train: bool, train_args: list[st
     return info
 
 
-def register_all(work: Path, perfect: bool, methods) -> dict:
-    """Each plugin set on the same two sequences; results keyed by generator name."""
+def register_all(work: Path, perfect: bool, methods, redo: tuple[str, ...] = ()) -> dict:
+    """Each plugin set on the same two sequences; results keyed by generator name. Keys in `redo`
+    are registered again (this checkout's code on the same trained runs)."""
     from nerfreg_ns.cli import register as reg_cli
     from nerfreg_ns.data.mesh import sample_surface
     from nerfreg_ns.data.truth import read_truth
@@ -124,6 +126,8 @@ def register_all(work: Path, perfect: bool, methods) -> dict:
     case = work / "case"
     res_path = work / ("results_perfect.json" if perfect else "results.json")
     results = json.loads(res_path.read_text()) if res_path.exists() else {}
+    for key in redo:
+        results.pop(key, None)
     todo = [m for m in methods if m[1] not in results and not (perfect and m[2] == "embedding-pnp")]
     truth = read_truth(case / "truth.json")
     model = TruthModel(truth)
@@ -267,6 +271,8 @@ def main() -> None:
     ap.add_argument("--stage", choices=["all", "train", "register"], default="all")
     ap.add_argument("--methods", nargs="+", choices=[m[1] for m in METHODS], default=[m[1] for m in METHODS],
                     help="plugin sets to register with (result keys); default: all")
+    ap.add_argument("--redo", nargs="+", default=[], choices=[m[1] for m in METHODS],
+                    help="register these plugin sets again on the existing runs (after a registration change)")
     ap.add_argument("--train-args", nargs=argparse.REMAINDER, default=[],
                     help="extra ns-train flags, last on the line (e.g. --max-num-iterations 1210: the default's field with a "
                          "token phase 2; the default registration uses no keys)")
@@ -281,9 +287,9 @@ def main() -> None:
             info = prepare(obj, setting, work, train=args.stage != "register", train_args=args.train_args,
                            keys="embedding-pnp" in args.methods)
             if args.perfect:
-                register_all(work, True, methods)
+                register_all(work, True, methods, tuple(args.redo))
             if args.stage != "train" and {"train_seq1_s", "train_seq2_s"} <= info.keys():  # both trained to the end
-                register_all(work, False, methods)
+                register_all(work, False, methods, tuple(args.redo))
             (root / "table.md").write_text(table(root, args.objects, args.setting, True))
     print((root / "table.md").read_text())
 

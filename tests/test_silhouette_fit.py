@@ -101,3 +101,31 @@ def test_gauss_newton_recovers_a_known_pose_from_silhouettes(full):
     assert np.linalg.norm(t[0] - T_gt[:3, 3]) < 1.5 * DIST / F  # masks resolve a pixel; the start was 6.6 px off
     assert rotation_angle_deg(R[0] @ T_gt[:3, :3].T) < 4.0  # from 6; 4 degrees move the tips 2 px
     assert np.abs(silhouette_system(f1, f2, p1, p2, R, t, full)[0]).max() < 0.5  # inside every mask
+
+
+def test_icosahedron_directions_are_unit_and_evenly_spread():
+    from nerfreg_ns.default_plugins.silhouette_search import icosahedron_directions
+
+    d = icosahedron_directions()
+    assert d.shape == (12, 3) and np.allclose(np.linalg.norm(d, axis=1), 1)
+    cos = d @ d.T - 2 * np.eye(12)
+    assert np.isclose(np.degrees(np.arccos(cos.max())), 63.43, atol=0.01)  # each vertex's 5 neighbours
+
+
+def test_search_hop_lowers_costs_and_leaves_converged_poses():
+    from nerfreg_ns.default_plugins.silhouette_search import SilhouetteSearch, SilhouetteSearchConfig
+
+    T_true = make_T(axis_angle_to_R([0.3, 1, 0.2], 0.7), [0.4, -0.2, 0.3])
+    s1, s2 = _sequence(np.eye(4)), _sequence(T_true)
+    f1, f2 = MaskFields(s1, 10), MaskFields(s2, 10)
+    p1, p2 = s1.points[::30], s2.points[::30]
+    T_gt = invert(T_true)
+    starts = [make_T(axis_angle_to_R(a, np.radians(deg)), [0, 0, 0]) @ T_gt for a, deg in [([0, 0.3, 1], 25), ([1, 0, 0], 0)]]
+    R, t = np.stack([T[:3, :3] for T in starts]), np.stack([T[:3, 3] for T in starts])
+    off = SilhouetteSearch(SilhouetteSearchConfig(hop_deg=0.0))
+    _, _, cost = off._solve(f1, f2, p1, p2, R, t, 0, True)  # the starts' own costs
+    assert np.array_equal(off._hop(f1, f2, p1, p2, R, t, cost)[0], R)  # hops off: unchanged
+    Rh, th, ch = SilhouetteSearch(SilhouetteSearchConfig(hop_deg=8.0, hop_rounds=3))._hop(f1, f2, p1, p2, R, t, cost)
+    assert np.all(ch <= cost) and ch[0] < 0.5 * cost[0]
+    err = [rotation_angle_deg(r @ T_gt[:3, :3].T) for r in Rh]
+    assert err[0] < 4.0 and err[1] < 1.0, err  # the far start brought to the truth, the true one kept there
