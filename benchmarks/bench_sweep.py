@@ -2,12 +2,12 @@
 registration is right, and whether it says so, as mask error, bad frames and pose noise grow.
 
     .venv/bin/python benchmarks/bench_sweep.py --work /tmp/bench_sweep [--objects 5 p1] [--axes mask bad pose]
-        [--trials 8] [--train-args --max-num-iterations 1210]
+        [--trials 8] [--train-args ...]
 
 Each trial is a case of its own: the object rendered clean (the wide setting, 60 views per side,
 128x128) except for the swept error at one level, with the trial number as the render seed (camera
 placement, mask rag, which frames go bad, which way the poses are off), then `ns-train
-nerfreg-feature` on both sequences and `nerfreg-register` with the default plugins and the classic
+nerfreg-field` on both sequences and `nerfreg-register` with the default plugins and the classic
 fpfh on the same two runs (`bench_register.py`'s stages, so a trial resumes where it stopped).
 Levels: mask error 0/1/2/3 px (grown or shrunk, ragged edges), bad frames 0/5/10% (a blob added
 or a piece missing), pose noise 0/0.5/1/2 degrees with position noise of the same number in

@@ -102,7 +102,8 @@ def _follow(proc: subprocess.Popen, run: Path) -> None:
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
     with Progress(*columns, transient=False) as bar:
         task, started = bar.add_task(STAGES["set-up"], total=None), False
-        while proc.poll() is None:
+        while True:
+            running = proc.poll() is None  # read once more after the end: the bar shows the last step
             p = read_progress(run)
             if p is not None:
                 if not started:  # a resumed run: the speed (time left) from this training's steps, not its earlier ones
@@ -110,10 +111,9 @@ def _follow(proc: subprocess.Popen, run: Path) -> None:
                         bar.reset(task, total=p["total"], completed=p["done"])
                     started = True
                 bar.update(task, description=STAGES.get(p["stage"], p["stage"]), total=p["total"], completed=p["done"])
+            if not running:
+                break
             time.sleep(0.5)
-        p = read_progress(run)
-        if p is not None:
-            bar.update(task, description=STAGES.get(p["stage"], p["stage"]), total=p["total"], completed=p["done"])
 
 
 def _train(title: str, data: Path, runs: Path, run: Path, preset: str, keys: bool, log: Path) -> float | None:

@@ -27,12 +27,8 @@ def main(cfg: ExportConfig) -> int:
     from nerfreg_ns.io_utils import atomic_output_dir
     from nerfreg_ns.nerf.export import export_mesh, export_surface, load_run, write_export
 
-    from nerfreg_ns.nerf.saved_surface import keys_trained
-
     pipeline, step = load_run(cfg.load_config)
-    surface = export_surface(pipeline, cfg.voxel_frac)
-    if not keys_trained(pipeline, step):  # a nerfreg-field run: its key head's output would only look like keys
-        surface.keys = None
+    surface = export_surface(pipeline, step, cfg.voxel_frac)
     mesh = export_mesh(pipeline)
     with atomic_output_dir(cfg.out, overwrite=cfg.overwrite) as tmp:
         write_export(tmp, surface, mesh, {"run": str(cfg.load_config), "step": step,

@@ -48,11 +48,12 @@ class EmbeddingPnp:
         from nerfreg_ns.embedding.match import pnp_best_turn
 
         if seq1.features is None or seq1.keys is None or not seq2.images:
+            from nerfreg_ns.nerf.export import keys_command
+
             raise NerfregError("embedding-pnp needs nerfreg-feature runs (sequence 1's keys and query encoder, sequence 2's "
                                f"images); {seq1.source or 'sequence 1'} has no trained keys (a nerfreg-field run?): train "
-                               "them on top of its field with `ns-train nerfreg-feature --data DATASET --load-dir "
-                               "RUN/nerfstudio_models --pipeline.nerf-steps FIELD_STEPS --max-num-iterations 5000` "
-                               "(FIELD_STEPS: the field run's steps, 1200 by default)")
+                               f"them on top of its field with {keys_command('RUN', 'FIELD_STEPS')} (FIELD_STEPS: the "
+                               "field run's steps, 1200 by default)")
         turns = self.config.rotations or seq1.features.turns
         pick = np.random.default_rng(0).permutation(len(seq1.points))[: self.config.max_keys]
         keys, pts = seq1.keys[pick], seq1.points[pick]

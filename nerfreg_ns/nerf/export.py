@@ -84,14 +84,19 @@ def load_run(config_path: Path, require_features: bool = False):
     return pipeline, step
 
 
-def keys_missing(config_path: Path, step: int, nerf_steps: int) -> str:
-    """What to do about a run without trained keys (one message for every place that needs them)."""
+def keys_command(run_dir: str, nerf_steps) -> str:
+    """The command that trains a run's keys and query encoder on top of its field."""
     from nerfreg_ns.nerf.config import EMBED_STEPS
 
+    return (f"`ns-train nerfreg-feature --data DATASET --load-dir {run_dir}/nerfstudio_models --pipeline.nerf-steps "
+            f"{nerf_steps} --max-num-iterations {EMBED_STEPS}`")
+
+
+def keys_missing(config_path: Path, step: int, nerf_steps: int) -> str:
+    """What to do about a run without trained keys (one message for every place that needs them)."""
     return (f"{config_path} stopped at step {step}, before its keys and query encoder were trained (steps {nerf_steps} on; "
-            "nerfreg-field runs stop before them): train them on top of its field with `ns-train nerfreg-feature --data "
-            f"DATASET --load-dir {Path(config_path).parent / 'nerfstudio_models'} --pipeline.nerf-steps {nerf_steps} "
-            f"--max-num-iterations {EMBED_STEPS}`")
+            f"nerfreg-field runs stop before them): train them on top of its field with "
+            f"{keys_command(str(Path(config_path).parent), nerf_steps)}")
 
 
 def ns_to_input(pipeline) -> tuple[np.ndarray, float]:
@@ -103,10 +108,12 @@ def ns_to_input(pipeline) -> tuple[np.ndarray, float]:
 
 
 @torch.no_grad()
-def export_surface(pipeline, voxel_frac: float = 0.004, free_space_frac: float = FREE_SPACE_FRAC) -> SurfaceExport:
+def export_surface(pipeline, step: int, voxel_frac: float = 0.004, free_space_frac: float = FREE_SPACE_FRAC) -> SurfaceExport:
     """The surface seen by the training views, merged on a voxel grid of `voxel_frac` x box size,
     without points that other views see through (`seen_through`); frames whose mask disagrees
-    with the others (the dataparser's `frame_flagged`) contribute none."""
+    with the others (the dataparser's `frame_flagged`) contribute none. Keys only when the run at
+    `step` has trained them (`keys_trained`): an untrained key head's output would only look like keys."""
+    with_keys = keys_trained(pipeline, step)
     pts, nrm, keys, cols, spread, depth_maps, cams = [], [], [], [], [], [], []
     dataset = pipeline.datamanager.train_dataset
     n = len(dataset)
@@ -140,7 +147,8 @@ def export_surface(pipeline, voxel_frac: float = 0.004, free_space_frac: float =
     n_in /= np.linalg.norm(n_in, axis=1, keepdims=True).clip(1e-9)
     meta = dict(pipeline.datamanager.train_dataparser_outputs.metadata.get("nerfreg", {}) or {})
     spread_in = torch.cat(spread).numpy().astype(np.float64)[keep] / scale
-    return SurfaceExport(p_in, n_in, torch.cat(keys).numpy()[keep], torch.cat(cols).numpy()[keep], meta, spread_in)
+    return SurfaceExport(p_in, n_in, torch.cat(keys).numpy()[keep] if with_keys else None, torch.cat(cols).numpy()[keep], meta,
+                         spread_in)
 
 
 def seen_through(points: np.ndarray, cameras: list, depth_maps: list[torch.Tensor], tol: float) -> np.ndarray:

@@ -76,16 +76,16 @@ def save_surface(pipeline, run_dir: Path, step: int) -> Path:
     from nerfreg_ns.nerf.export import export_surface
     from nerfreg_ns.nerf.probe import query_rotations
 
-    surface = export_surface(pipeline)
+    surface = export_surface(pipeline, step)
     data = Path(pipeline.datamanager.config.data).resolve()
     frames = frame_flags(pipeline)
-    trained = keys_trained(pipeline, step)
+    trained = surface.keys is not None
     info = {"version": VERSION, "step": int(step), "data": str(data), "keys_trained": trained,
             "query_turns": query_rotations(pipeline),
             "meta": surface.meta, "frame_flagged": frames}
     arrays = {"points": surface.points, "normals": surface.normals, "colors": surface.colors.astype(np.float32),
               "spread": surface.spread}
-    if trained:  # an untrained key head's output would only look like keys
+    if trained:
         arrays["keys"] = surface.keys
     buf = io.BytesIO()
     np.savez_compressed(buf, info=np.frombuffer(json.dumps(info).encode(), dtype=np.uint8), **arrays)

@@ -62,13 +62,14 @@ def _render_run(config_path: Path):
     from nerfreg_ns.embedding.match import EncoderFeatures
     from nerfreg_ns.nerf.export import export_surface, load_run
     from nerfreg_ns.nerf.probe import query_rotations
-    from nerfreg_ns.nerf.saved_surface import frame_flags, keys_trained
+    from nerfreg_ns.nerf.saved_surface import frame_flags
 
     pipeline, step = load_run(config_path)
+    surface = export_surface(pipeline, step)
     features = None
-    if keys_trained(pipeline, step):
+    if surface.keys is not None:
         features = EncoderFeatures(pipeline.model.query_encoder, pipeline.config.query_size, query_rotations(pipeline))
-    return export_surface(pipeline), Path(pipeline.datamanager.config.data), frame_flags(pipeline), features
+    return surface, Path(pipeline.datamanager.config.data), frame_flags(pipeline), features
 
 
 class RunFeatures:
