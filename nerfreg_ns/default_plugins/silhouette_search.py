@@ -46,10 +46,11 @@ class SilhouetteSearchConfig:
     """Distances outside a mask count at most this much (robust to a bad mask)."""
     hop_deg: float = 6.0
     """Each returned pose is restarted from 12 rotations this far from it (its translation solved
-    again, then the full pose refined); the lowest cost replaces it. Why: the grid's spacing is
-    about 13 degrees at 1536 rotations, and on a thin plate the truth's basin is only a few
-    degrees wide, so the nearest grid rotation can fall into a neighbouring local minimum that
-    holds every start near it (benchmarks/README.md, part_005). 0 turns the hops off."""
+    again, then the full pose refined); the lowest cost replaces it. Why: a grid of 1536 rotations
+    leaves some poses about 13 degrees from the nearest one, and on a thin plate the truth's basin
+    can be narrower, so the nearest grid rotation falls into a neighbouring local minimum that
+    holds every start near it (benchmarks/README.md, the search hop and trust margin). 0 turns
+    the hops off."""
     hop_rounds: int = 1
     """Hops per pose at most (stops early when no restart lowers any cost)."""
 

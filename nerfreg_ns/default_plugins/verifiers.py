@@ -45,9 +45,9 @@ class SilhouetteConfig:
     max_outside: float = 0.005
     """Above this fraction of points outside the masks, over each sequence's own noise floor
     (`floor_mult` x how far its own surface falls outside its own masks), the pose is not
-    trusted. Chosen from the registration benchmarks (benchmarks/README.md): right poses sit at
-    most a fifth of a percent above their floor, clean or capture-like; a thin plate 5.5 degrees
-    off sat at 0.7% over floors of 0 and the 0.02 used before called it confident."""
+    trusted. Chosen between the right poses of the registration benchmarks, clean and
+    capture-like, and a pose a few degrees off on a thin plate that a margin four times larger
+    called confident (benchmarks/README.md, the search hop and trust margin)."""
     trim: float = 0.1
     """Fraction of the views with the most points outside left out of the mean (a few bad masks
     neither veto the truth nor rescue a wrong pose)."""
