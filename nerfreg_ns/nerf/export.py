@@ -129,7 +129,8 @@ def export_surface(pipeline, step: int, voxel_frac: float = 0.004, free_space_fr
         valid = r["fg"] & (r["acc"] > 0.5)
         pts.append(r["points"][valid].cpu())
         nrm.append(r["normals"][valid].cpu())
-        keys.append(r["keys"][valid].cpu())
+        if with_keys:
+            keys.append(r["keys"][valid].cpu())
         cols.append(r["rgb"][valid].cpu())
         spread.append(r["spread"][valid].cpu())
     if not sum(len(p) for p in pts):
