@@ -7,6 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from dataclasses import dataclass
+
+from nerfreg_ns.hookspecs import hookimpl
+from nerfreg_ns.registry import Hypothesis
 
 from nerfreg_ns.data.procedural import make_default_part
 from nerfreg_ns.data.capture import CaptureOptions
@@ -80,3 +84,84 @@ def field_run(case, tmp_path_factory) -> Path:
 def run2(case, tmp_path_factory) -> Path:
     """The same tiny configuration trained on the case's seq2."""
     return _tiny_run(case, "seq2", tmp_path_factory.mktemp("runs2"))
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """No options."""
+
+
+class Truth:
+    """An inline generator plugin that proposes one given transform."""
+
+    __name__ = "truth"
+
+    def __init__(self, T):
+        self.T = T
+
+    @hookimpl
+    def nerfreg_register_generators(self, register):
+        register("truth", NoOptions, lambda cfg: type("Gen", (), {"propose": lambda _, a, b: [Hypothesis(self.T, "truth")]})())
+
+
+def register_known(truth, seqs, out, *args) -> int:
+    """nerfreg-register's run on already loaded sequences, with the true transform as the only
+    hypothesis (outputs tested apart from the search)."""
+    from nerfreg_ns.cli import register as reg_cli
+    from nerfreg_ns.plugins import load_registry
+
+    registry = load_registry([Truth(truth.T_seq1_seq2)], autoload=False)
+    cmd = reg_cli.command(registry, ["--seq1", "a", "--seq2", "b", "--out", str(out), "--generator", "truth",
+                                     "--verifier", "chamfer", "--refiner", "none", *args])
+    return reg_cli.run(cmd, sequences=seqs)
+
+
+@dataclass
+class Labelled:
+    """A registration's output folder (`out`) on a 128x128 case whose inputs were spoiled on
+    purpose: `bad` lists (sequence, image) of the frames given a gross mask error or a camera
+    pose turned by 3 degrees."""
+
+    case: Path
+    out: Path
+    bad: dict
+    printed: str
+
+
+@pytest.fixture(scope="session")
+def labelled(tmp_path_factory) -> Labelled:
+    """The default part, 10 views per side at 128x128, registered by the true transform, with a
+    blob added to one mask, a piece cut from another and one camera pose turned by 3 degrees."""
+    import contextlib
+    import dataclasses
+    import io
+
+    import cv2
+    import numpy as np
+
+    from nerfreg_ns.data.truth import read_truth
+    from nerfreg_ns.geometry.transforms import axis_angle_to_R, make_T
+    from nerfreg_ns.register.synthetic import sequence_from_truth
+
+    root = tmp_path_factory.mktemp("labelled")
+    make_case(make_default_part(), "nerfreg_part", "mm", SynthOptions(views=10, width=128, height=128, seed=4,
+                                                                      capture=CaptureOptions(principal_jitter=2.0)), root / "case")
+    truth = read_truth(root / "case" / "truth.json")
+    s1, s2 = sequence_from_truth(root / "case", "seq1"), sequence_from_truth(root / "case", "seq2")
+    masks1 = [m.copy() for m in s1.masks]
+    ys, xs = np.nonzero(masks1[2])
+    blob = np.zeros(masks1[2].shape, np.uint8)
+    cv2.circle(blob, (int(xs.max()), int(ys.mean())), 14, 1, -1)  # a blob on the right edge
+    masks1[2] |= blob.astype(bool)
+    ys, xs = np.nonzero(masks1[5])
+    cut = np.zeros(masks1[5].shape, np.uint8)
+    cv2.circle(cut, (int(xs.min()), int(ys.mean())), 14, 1, -1)  # a piece off the left edge
+    masks1[5] &= ~cut.astype(bool)
+    poses2 = [T.copy() for T in s2.T_world_camcv]
+    poses2[3] = poses2[3] @ make_T(axis_angle_to_R(np.array([1.0, 0.3, 0.0]), np.radians(3.0)), np.zeros(3))
+    seqs = (dataclasses.replace(s1, masks=masks1), dataclasses.replace(s2, T_world_camcv=poses2))
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert register_known(truth, seqs, root / "out") == 0
+    return Labelled(root / "case", root / "out", {("seq1", 2): "blob added", ("seq1", 5): "piece missing", ("seq2", 3): "pose turned 3 deg"},
+                    buf.getvalue())

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
-from conftest import VENV_BIN
+from conftest import VENV_BIN, NoOptions, register_known
 from nerfreg_ns.errors import NerfregError
 from nerfreg_ns.hookspecs import hookimpl
 from nerfreg_ns.registry import Hypothesis
@@ -154,11 +153,6 @@ class FarAway:
         register("far", NoOptions, Gen)
 
 
-@dataclass(frozen=True)
-class NoOptions:
-    """No options."""
-
-
 def test_empty_overlap_is_refused_and_nothing_is_written(tmp_path):
     from nerfreg_ns.cli import register as reg_cli
     from nerfreg_ns.plugins import load_registry
@@ -292,19 +286,6 @@ def test_combined_prefers_the_flipped_over_capture_to_its_upside_down_twin():
     assert default.score(seq1, seq2, T_true).value > default.score(seq1, seq2, T_flip).value
 
 
-class Truth:
-    """An inline generator that proposes one given transform."""
-
-    __name__ = "truth"
-
-    def __init__(self, T):
-        self.T = T
-
-    @hookimpl
-    def nerfreg_register_generators(self, register):
-        register("truth", NoOptions, lambda cfg: type("Gen", (), {"propose": lambda _, a, b: [Hypothesis(self.T, "truth")]})())
-
-
 @pytest.fixture(scope="module")
 def perfect_tiny(tiny_case):
     from nerfreg_ns.data.truth import read_truth
@@ -313,22 +294,12 @@ def perfect_tiny(tiny_case):
     return read_truth(tiny_case / "truth.json"), sequence_from_truth(tiny_case, "seq1"), sequence_from_truth(tiny_case, "seq2")
 
 
-def _register_known(truth, seqs, out, *args):
-    from nerfreg_ns.cli import register as reg_cli
-    from nerfreg_ns.plugins import load_registry
-
-    registry = load_registry([Truth(truth.T_seq1_seq2)], autoload=False)
-    cmd = reg_cli.command(registry, ["--seq1", "a", "--seq2", "b", "--out", str(out), "--generator", "truth",
-                                     "--verifier", "chamfer", "--refiner", "none", *args])
-    return reg_cli.run(cmd, sequences=seqs)
-
-
 def test_an_unknown_unit_writes_no_bop_labels_and_says_how_to_give_it(perfect_tiny, tmp_path, capsys):
     import dataclasses
 
     truth, s1, s2 = perfect_tiny
     seqs = tuple(dataclasses.replace(s, unit=None) for s in (s1, s2))  # a nerfstudio dataset that says nothing
-    assert _register_known(truth, seqs, tmp_path / "o") == 0
+    assert register_known(truth, seqs, tmp_path / "o") == 0
     err = capsys.readouterr().err
     assert "no BOP labels written" in err and "--unit mm|cm|m|in" in err, err
     assert not (tmp_path / "o" / "bop").exists()
@@ -346,7 +317,7 @@ def test_a_unit_given_on_the_command_line_scales_the_bop_labels_to_mm(perfect_ti
 
     truth, s1, s2 = perfect_tiny
     seqs = tuple(dataclasses.replace(s, unit=None) for s in (s1, s2))  # the case is in mm; say it is in metres
-    assert _register_known(truth, seqs, tmp_path / "o", "--unit", "m") == 0
+    assert register_known(truth, seqs, tmp_path / "o", "--unit", "m") == 0
     out = tmp_path / "o"
     merged = trimesh.load(out / "merged_mesh.ply")
     bop = trimesh.load(out / "bop" / "models" / "obj_000001.ply")
@@ -362,5 +333,5 @@ def test_a_unit_that_contradicts_the_datasets_is_refused(perfect_tiny, tmp_path)
     truth, s1, s2 = perfect_tiny
     assert s1.unit == "mm"
     with pytest.raises(NerfregError, match="say their unit is mm, but --unit says m; leave --unit out"):
-        _register_known(truth, (s1, s2), tmp_path / "o", "--unit", "m")
+        register_known(truth, (s1, s2), tmp_path / "o", "--unit", "m")
     assert not (tmp_path / "o").exists()

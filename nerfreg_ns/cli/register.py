@@ -100,7 +100,7 @@ def build_config_class(registry: Registry) -> tuple[type, dict[tuple[Kind, str],
         fields.append((attr, cls, dataclasses.field(default_factory=cls)))
     cls = dataclasses.make_dataclass("RegisterConfig", fields)
     cls.__doc__ = ("Register two nerfreg-feature runs: pose hypotheses from a generator, refined by a refiner, "
-                   "chosen by a verifier. Writes registration.json, merged.ply, merged_mesh.ply, BOP labels, report.png.")
+                   "chosen by a verifier. Writes registration.json, merged.ply, merged_mesh.ply, BOP labels, labels_qa.json, report.html.")
     return cls, groups
 
 
@@ -173,7 +173,9 @@ def run(cmd: Command, sequences=None) -> int:
 
     from nerfreg_ns.io_utils import atomic_output_dir, write_json_atomic
     from nerfreg_ns.nerf.export import write_point_ply
-    from nerfreg_ns.register import outputs
+    from nerfreg_ns.register import outputs, report
+    from nerfreg_ns.register.labels import label_rule
+    from nerfreg_ns.register.labels import qa_rows as label_qa_rows
     from nerfreg_ns.register.inputs import check_same_object, load_sequence
     from nerfreg_ns.register.run import overlap_fraction, register_sequences
     from nerfreg_ns.register.scale import register_with_scale
@@ -228,17 +230,28 @@ def run(cmd: Command, sequences=None) -> int:
             mesh = outputs.poisson_mesh(pts, nrm)
             (tmp / "merged_mesh.ply").write_bytes(mesh.export(file_type="ply"))
         reg["T_seq1_obj"] = outputs.model_placement(mesh).tolist()
+        with clock.stage("symmetries"):
+            syms = outputs.model_symmetries(mesh, seq1.diameter)
+            reg["symmetries"] = outputs.symmetry_record(syms, result.best.T_seq1_seq2)
+        with clock.stage("labels (render, check)"):
+            labels = outputs.object_labels(seq1, seq2, result.best.T_seq1_seq2, mesh)
+            qa = label_qa_rows(labels)
+            flagged = sum(r["flagged"] for r in qa)
+            write_json_atomic(tmp / "labels_qa.json", {"rule": label_rule(), "frames": len(qa), "flagged": flagged, "images": qa})
+            reg["labels_qa"] = {"file": "labels_qa.json", "frames": len(qa), "flagged": flagged}
         reg["bop"], reg["bop_not_written"] = ("bop", None) if no_bop is None else (None, no_bop)
         if no_bop is None:
             with clock.stage("BOP labels"):
-                outputs.write_bop_labels(tmp, seq1, seq2, result.best.T_seq1_seq2, mesh, unit)
+                outputs.write_bop_labels(tmp, seq1, seq2, mesh, labels, syms, unit)
         with clock.stage("report"):
-            outputs.write_report(tmp / "report.png", seq1, seq2, result, mesh)
+            report.write_report(tmp / "report.png", seq1, seq2, result, mesh)
+            report.write_report_html(tmp, reg, [seq1, seq2], labels, qa)
         reg["stages"] = clock.rows
         write_json_atomic(tmp / "registration.json", reg)
     verdict = "confident" if reg["confident"] else "NOT confident"
     scaled = f", sequence 2 scaled by {reg['scale']:.5g}" if scale_record else ""
-    print(f"wrote {cfg.out}: best hypothesis {reg['source']} (score {reg['score']:.4f}, {verdict}{scaled}); see {cfg.out / 'report.png'}")
+    print(f"wrote {cfg.out}: best hypothesis {reg['source']} (score {reg['score']:.4f}, {verdict}{scaled}); see {cfg.out / 'report.html'}")
+    print(f"labels: {flagged} of {len(qa)} frames flagged (model and input mask disagree; see labels_qa.json)")
     print(f"stages: {clock.line()}")
     if no_bop is not None:
         print(f"{PROG}: warning: no BOP labels written: {no_bop}", file=sys.stderr)

@@ -1,8 +1,10 @@
-"""BOP scenewise datasets: models/, scene_camera.json, scene_gt.json, rgb/, mask_visib/.
+"""BOP scenewise datasets: models/, scene_camera.json, scene_gt.json, scene_gt_info.json, rgb/,
+mask/, mask_visib/.
 
 BOP is OpenCV and millimetres: `cam_R_w2c`/`cam_t_w2c` map the scene's world into the camera,
 `cam_R_m2c`/`cam_t_m2c` map the model into the camera. Keys of the scene files are image ids
-as strings; images are `rgb/{im_id:06d}.png` (or .jpg), masks `mask_visib/{im_id:06d}_{gt:06d}.png`.
+as strings; images are `rgb/{im_id:06d}.png` (or .jpg), masks `mask_visib/{im_id:06d}_{gt:06d}.png`
+(the same names under `mask/`, and under any extra mask folder a writer adds).
 """
 
 from __future__ import annotations
@@ -40,12 +42,13 @@ def model_filename(obj_id: int) -> str:
     return f"obj_{obj_id:06d}.ply"
 
 
-def write_bop_models(models_dir: Path, meshes_mm: dict[int, trimesh.Trimesh]) -> None:
-    """Writes obj_XXXXXX.ply (mm, binary PLY) and models_info.json for each object id."""
+def write_bop_models(models_dir: Path, meshes_mm: dict[int, trimesh.Trimesh], extra: dict[int, dict] | None = None) -> None:
+    """Writes obj_XXXXXX.ply (mm, binary PLY) and models_info.json for each object id, its entry
+    completed by `extra[obj_id]` (e.g. the symmetries)."""
     info = {}
     for obj_id, mesh in meshes_mm.items():
         write_bytes_atomic(Path(models_dir) / model_filename(obj_id), mesh.export(file_type="ply"))
-        info[str(obj_id)] = models_info_entry(mesh)
+        info[str(obj_id)] = {**models_info_entry(mesh), **(extra or {}).get(obj_id, {})}
     write_json_atomic(Path(models_dir) / "models_info.json", info)
 
 
@@ -55,10 +58,14 @@ def write_bop_scene(
     Ks: list[np.ndarray],
     T_world_camcv_mm: list[np.ndarray],
     gts: list[list[tuple[int, np.ndarray, bytes]]],
+    gt_info: list[list[dict]] | None = None,
+    more_masks: dict[str, list[list[bytes]]] | None = None,
 ) -> None:
     """Writes one scene: rgb/, mask_visib/, scene_camera.json and scene_gt.json.
 
-    `gts[i]` lists (obj_id, T_camcv_obj in mm (4, 4), mask_visib PNG bytes) for image i.
+    `gts[i]` lists (obj_id, T_camcv_obj in mm (4, 4), mask_visib PNG bytes) for image i;
+    `gt_info[i]` the scene_gt_info.json entries of the same instances, and `more_masks[folder][i]`
+    more masks of them (PNG bytes) to write under `folder/` with BOP's file names.
     """
     scene_dir = Path(scene_dir)
     cams, gt_json = {}, {}
@@ -74,12 +81,16 @@ def write_bop_scene(
         entries = []
         for gt_id, (obj_id, T_co, mask_png) in enumerate(gts[im_id]):
             write_bytes_atomic(scene_dir / "mask_visib" / f"{im_id:06d}_{gt_id:06d}.png", mask_png)
+            for folder, pngs in (more_masks or {}).items():
+                write_bytes_atomic(scene_dir / folder / f"{im_id:06d}_{gt_id:06d}.png", pngs[im_id][gt_id])
             entries.append(
                 {"obj_id": int(obj_id), "cam_R_m2c": T_co[:3, :3].reshape(-1).tolist(), "cam_t_m2c": T_co[:3, 3].tolist()}
             )
         gt_json[str(im_id)] = entries
     write_json_atomic(scene_dir / "scene_camera.json", cams)
     write_json_atomic(scene_dir / "scene_gt.json", gt_json)
+    if gt_info is not None:
+        write_json_atomic(scene_dir / "scene_gt_info.json", {str(i): entries for i, entries in enumerate(gt_info)})
 
 
 def _find_rgb(scene_dir: Path, im_id: int) -> Path:

@@ -13,11 +13,11 @@ from nerfreg_ns import __version__
 from nerfreg_ns.data.bop_io import write_bop_models, write_bop_scene
 from nerfreg_ns.data.images import encode_png, read_image
 from nerfreg_ns.errors import NerfregError
-from nerfreg_ns.geometry.cameras import in_image, project
-from nerfreg_ns.geometry.points import evenly_spaced, to_o3d, voxel_unique
+from nerfreg_ns.geometry.points import to_o3d, voxel_unique
+from nerfreg_ns.geometry.symmetry import Symmetries, object_symmetries
 from nerfreg_ns.geometry.transforms import apply, invert, make_T, rotate
 from nerfreg_ns.geometry.units import UNITS, check_unit, mm_per_unit, scale_T
-from nerfreg_ns.io_utils import write_bytes_atomic
+from nerfreg_ns.register.labels import ImageLabel, label_sequence
 from nerfreg_ns.register.run import Result
 from nerfreg_ns.register.scale import similarity_matrix
 from nerfreg_ns.registry import SequenceData
@@ -133,10 +133,48 @@ def model_placement(mesh) -> np.ndarray:
     return make_T(np.eye(3), mesh.bounds.mean(axis=0))
 
 
-def write_bop_labels(out: Path, seq1: SequenceData, seq2: SequenceData, T_seq1_seq2: np.ndarray, mesh, unit: str,
-                     obj_id: int = 1) -> None:
-    """BOP models/ (object-centred, mm) and one scene per sequence with the object's pose in
-    every image; lengths in `unit` are converted to mm (a missing or unknown unit is an error)."""
+SYMMETRY_TOL = 0.01
+"""Symmetries written are turns whose surface error on the merged model is under this fraction
+of the diameter (on average; 95% of points under three times it): the rule of a right registration."""
+
+
+def model_symmetries(mesh, diameter: float, tol: float = SYMMETRY_TOL) -> Symmetries:
+    """The merged model's symmetries, in the frame and unit of `mesh` (sequence 1's)."""
+    from nerfreg_ns.data.mesh import SurfaceDistance, sample_surface
+
+    pts, _ = sample_surface(mesh, 5000, seed=0)
+    return object_symmetries(pts, SurfaceDistance(mesh), diameter, tol)
+
+
+def symmetry_record(syms: Symmetries, T_seq1_seq2: np.ndarray, tol: float = SYMMETRY_TOL) -> dict:
+    """registration.json's `symmetries`: the merged model's symmetries in sequence 1's frame and
+    the registrations equally right under them (each discrete one composed with T_seq1_seq2;
+    any turn about a continuous axis composed with any of those is right too)."""
+    return {
+        "tolerance": {"mean_surface_error": tol, "q95_surface_error": 3 * tol, "of": "diameter",
+                      "value": syms.tol},
+        "discrete_seq1": [S.tolist() for S in syms.discrete],
+        "continuous_seq1": [{"axis": a.tolist(), "offset": o.tolist()} for a, o in syms.continuous],
+        "equivalent_T_seq1_seq2": [(S @ T_seq1_seq2).tolist() for S in syms.discrete],
+    }
+
+
+def object_labels(seq1: SequenceData, seq2: SequenceData, T_seq1_seq2: np.ndarray, mesh) -> dict[str, list[ImageLabel]]:
+    """Every image's label (the model at its pose, rendered and checked), in the runs' unit; the
+    model is placed by `model_placement`."""
+    T_seq1_obj = model_placement(mesh)
+    model = mesh.copy()
+    model.apply_transform(invert(T_seq1_obj))
+    return {seq.name: label_sequence(model, T_seq_obj, seq.T_world_camcv, seq.Ks, seq.masks, f"{seq.name} labels")
+            for seq, T_seq_obj in ((seq1, T_seq1_obj), (seq2, invert(T_seq1_seq2) @ T_seq1_obj))}
+
+
+def write_bop_labels(out: Path, seq1: SequenceData, seq2: SequenceData, mesh, labels: dict[str, list[ImageLabel]],
+                     syms: Symmetries, unit: str, obj_id: int = 1) -> None:
+    """BOP models/ (object-centred, mm; symmetries in models_info.json) and one scene per
+    sequence: the object's pose in every image, scene_gt_info.json, `mask/` and `mask_visib/`
+    rendered from the model, and the input masks under `mask_input/`. Lengths in `unit` are
+    converted to mm (a missing or unknown unit is an error)."""
     to_mm = mm_per_unit(unit)
     if not all(seq.images for seq in (seq1, seq2)):
         raise NerfregError("BOP labels need each sequence's image files")
@@ -144,58 +182,13 @@ def write_bop_labels(out: Path, seq1: SequenceData, seq2: SequenceData, T_seq1_s
     model_mm = mesh.copy()
     model_mm.apply_transform(invert(T_seq1_obj))
     model_mm.apply_scale(to_mm)
-    write_bop_models(out / "bop" / "models", {obj_id: model_mm})
-    for scene_id, (seq, T_seq_obj) in enumerate(((seq1, T_seq1_obj), (seq2, invert(T_seq1_seq2) @ T_seq1_obj)), start=1):
+    syms_mm = syms.moved(invert(T_seq1_obj)).scaled(to_mm)
+    extra = {**syms_mm.bop(), "symmetry_tolerance_mm": {"mean_surface_error": syms_mm.tol, "q95_surface_error": 3 * syms_mm.tol}}
+    write_bop_models(out / "bop" / "models", {obj_id: model_mm}, {obj_id: extra})
+    for scene_id, seq in enumerate((seq1, seq2), start=1):
+        labs = labels[seq.name]
         rgbs = [encode_png(read_image(p)[:, :, :3]) for p in seq.images]
         T_w = [scale_T(T, to_mm) for T in seq.T_world_camcv]
-        gts = [[(obj_id, scale_T(invert(T_wc) @ T_seq_obj, to_mm), encode_png(m))] for T_wc, m in zip(seq.T_world_camcv, seq.masks)]
-        write_bop_scene(out / "bop" / "scenes" / f"{scene_id:06d}", rgbs, seq.Ks, T_w, gts)
-
-
-def write_report(path: Path, seq1: SequenceData, seq2: SequenceData, result: Result, mesh) -> None:
-    """report.png: clouds before and after, hypotheses by score, the model over a few masks."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    T = result.best.T_seq1_seq2
-    fig = plt.figure(figsize=(14, 9))
-    sub = lambda n: fig.add_subplot(3, 4, n)  # noqa: E731
-    rng = np.random.default_rng(0)
-    a = seq1.points[rng.permutation(len(seq1.points))[:3000]]
-    b = seq2.points[rng.permutation(len(seq2.points))[:3000]]
-    for n, (title, bb) in enumerate((("before (seq2 in its own frame)", b), ("after: seq2 moved into seq1", apply(T, b))), start=1):
-        ax = sub(n)
-        ax.scatter(a[:, 0], a[:, 2], s=1, c="tab:blue", label="seq1")
-        ax.scatter(bb[:, 0], bb[:, 2], s=1, c="tab:orange", label="seq2")
-        ax.set_title(title, fontsize=9)
-        ax.set_aspect("equal")
-        ax.legend(fontsize=7, markerscale=5)
-    ax = fig.add_subplot(3, 2, 2)
-    scores = [h.score.value for h in result.hypotheses]
-    ax.barh(range(len(scores)), scores, color=["tab:green" if i == 0 else "tab:gray" for i in range(len(scores))])
-    label = lambda h: f"{h.source} + {h.refiner}" if h.refiner else h.source  # noqa: E731
-    ax.set_yticks(range(len(scores)), [label(h) for h in result.hypotheses], fontsize=6)
-    ax.invert_yaxis()
-    ax.set_title(f"hypotheses by verifier score (best: {label(result.best)}, confident: {result.best.score.confident})", fontsize=9)
-    verts = np.asarray(mesh.vertices)
-    for row, (seq, T_seq_seq1) in enumerate(((seq1, np.eye(4)), (seq2, invert(T))), start=1):
-        for col, i in enumerate(evenly_spaced(len(seq.masks), 4)):
-            ax = fig.add_subplot(3, 4, 4 * row + col + 1)
-            uv, z = project(seq.Ks[i], invert(seq.T_world_camcv[i]) @ T_seq_seq1, verts)
-            h, w = seq.masks[i].shape
-            uv = uv[(z > 0) & in_image(uv, w, h)]  # imshow puts pixel (u, v)'s centre at (u, v), as the intrinsics do
-            ax.imshow(seq.masks[i], cmap="gray")
-            ax.scatter(uv[:, 0], uv[:, 1], s=0.2, c="tab:red", alpha=0.3)
-            ax.set_xlim(-0.5, w - 0.5)
-            ax.set_ylim(h - 0.5, -0.5)
-            ax.set_title(f"{seq.name} image {i}: mask + merged model", fontsize=8)
-            ax.axis("off")
-    fig.tight_layout()
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    write_bytes_atomic(path, buf.getvalue())
+        gts = [[(obj_id, scale_T(lab.T_camcv_obj, to_mm), encode_png(lab.visible))] for lab in labs]
+        more = {"mask": [[encode_png(lab.rendered.mask)] for lab in labs], "mask_input": [[encode_png(m)] for m in seq.masks]}
+        write_bop_scene(out / "bop" / "scenes" / f"{scene_id:06d}", rgbs, seq.Ks, T_w, gts, [[lab.info] for lab in labs], more)
