@@ -165,3 +165,12 @@ def labelled(tmp_path_factory) -> Labelled:
         assert register_known(truth, seqs, root / "out") == 0
     return Labelled(root / "case", root / "out", {("seq1", 2): "blob added", ("seq1", 5): "piece missing", ("seq2", 3): "pose turned 3 deg"},
                     buf.getvalue())
+
+
+@pytest.fixture(scope="session")
+def perfect_tiny(tiny_case):
+    """The tiny case's truth and its two sequences with the true surfaces (no training)."""
+    from nerfreg_ns.data.truth import read_truth
+    from nerfreg_ns.register.synthetic import sequence_from_truth
+
+    return read_truth(tiny_case / "truth.json"), sequence_from_truth(tiny_case, "seq1"), sequence_from_truth(tiny_case, "seq2")

@@ -70,7 +70,7 @@ def test_an_interrupted_demo_resumes_its_training_and_its_exit_code_is_the_evalu
     for stage in ("[3/5]", "[4/5]", "[5/5]"):
         assert stage in proc.stdout
     for rel in ("case/truth.json", "case/preview.png", "register/registration.json", "register/merged.ply",
-                "register/report.png", "register/bop/scenes/000002/scene_gt.json", "eval.json"):
+                "register/report.html", "register/labels_qa.json", "register/bop/scenes/000002/scene_gt_info.json", "eval.json"):
         assert (out / rel).is_file(), rel
     result = json.loads((out / "eval.json").read_text())
     assert (proc.returncode == 0) == result["registration"]["success"]

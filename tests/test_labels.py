@@ -74,7 +74,9 @@ def test_scene_gt_info_and_masks_agree_with_the_rendered_model(labelled):
 def test_the_part_has_no_symmetry_and_its_registration_one_answer(labelled):
     info = json.loads((labelled.out / "bop" / "models" / "models_info.json").read_text())["1"]
     assert "symmetries_discrete" not in info and "symmetries_continuous" not in info
-    assert info["symmetry_tolerance_mm"]["mean_surface_error"] == pytest.approx(0.01 * info["diameter"], rel=0.05)
+    from nerfreg_ns.register.outputs import SYMMETRY_TOL
+
+    assert info["symmetry_tolerance_mm"]["mean_surface_error"] == pytest.approx(SYMMETRY_TOL * info["diameter"], rel=0.05)
     reg = json.loads((labelled.out / "registration.json").read_text())
     assert reg["symmetries"]["equivalent_T_seq1_seq2"] == [] and reg["symmetries"]["continuous_seq1"] == []
 
@@ -100,3 +102,16 @@ def test_the_report_page_opens_in_a_browser_and_sorts_by_iou(labelled, tmp_path)
     assert after == sorted(before) and after != before  # worst first as written; lowest IoU first once clicked
     assert verdict == "confident"
     assert shot.std() > 10  # a page with pictures on it, not a blank one
+
+
+def test_a_missing_image_stops_the_command_before_anything_is_written(perfect_tiny, tmp_path):
+    import dataclasses
+
+    from conftest import register_known
+    from nerfreg_ns.errors import NerfregError
+
+    truth, s1, s2 = perfect_tiny
+    broken = dataclasses.replace(s2, images=[*s2.images[:-1], tmp_path / "gone.png"])
+    with pytest.raises(NerfregError, match="gone.png"):
+        register_known(truth, (s1, broken), tmp_path / "o")
+    assert not (tmp_path / "o").exists()

@@ -29,7 +29,7 @@ def registered(run, run2, tmp_path_factory):
 
 def test_register_writes_every_output(registered):
     out, proc = registered
-    for rel in ("registration.json", "merged.ply", "merged_mesh.ply", "report.png", "bop/models/obj_000001.ply",
+    for rel in ("registration.json", "merged.ply", "merged_mesh.ply", "report.png", "report.html", "labels_qa.json", "bop/models/obj_000001.ply",
                 "bop/models/models_info.json", "bop/scenes/000001/scene_gt.json", "bop/scenes/000002/scene_camera.json"):
         assert (out / rel).is_file(), rel
     reg = json.loads((out / "registration.json").read_text())
@@ -284,14 +284,6 @@ def test_combined_prefers_the_flipped_over_capture_to_its_upside_down_twin():
     assert overlap_only.score(seq1, seq2, T_flip).value > overlap_only.score(seq1, seq2, T_true).value
     default = Combined(CombinedConfig())
     assert default.score(seq1, seq2, T_true).value > default.score(seq1, seq2, T_flip).value
-
-
-@pytest.fixture(scope="module")
-def perfect_tiny(tiny_case):
-    from nerfreg_ns.data.truth import read_truth
-    from nerfreg_ns.register.synthetic import sequence_from_truth
-
-    return read_truth(tiny_case / "truth.json"), sequence_from_truth(tiny_case, "seq1"), sequence_from_truth(tiny_case, "seq2")
 
 
 def test_an_unknown_unit_writes_no_bop_labels_and_says_how_to_give_it(perfect_tiny, tmp_path, capsys):

@@ -199,7 +199,7 @@ def _main(cfg: DemoConfig) -> int:
           f"{r['unit']}, surface error {100 * r['surface_error_frac']:.2f}% of d (success below 1%), "
           f"verifier {'confident' if confident else 'NOT confident'}; merged model vs CAD: Chamfer "
           f"{100 * m['chamfer_frac']:.2f}% of d")
-    print(f"look at {reg / 'report.png'} and {case / 'preview.png'}; labels in {reg / 'bop'}; "
+    print(f"look at {reg / 'report.html'} and {case / 'preview.png'}; labels in {reg / 'bop'}; "
           f"numbers in {out / 'eval.json'}")
     previous = json.loads((out / "demo.json").read_text()).get("timings_s", {}) if (out / "demo.json").exists() else {}
     summary = {"preset": cfg.preset, "success": r["success"], "timings_s": {**previous, **timings}}  # a resumed demo keeps earlier stages' times
