@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml plugins/nerfreg-example/pyproject.toml
 	@ldconfig -p | grep -q libusb-1.0.so.0 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq libusb-1.0-0; }
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,batch]'
 	@# the example third-party plugin, so the tests use it through its entry point like a user would
 	$(PY) -m pip install -q -e plugins/nerfreg-example
 	@touch $@

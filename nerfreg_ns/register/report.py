@@ -87,12 +87,19 @@ def overlay(image: np.ndarray, rendered: np.ndarray, input_mask: np.ndarray, sid
     return canvas
 
 
+def picture(seq: SequenceData, i: int) -> np.ndarray:
+    """Image i of a sequence (H, W, 3), or its mask in grey when the run knows no image files."""
+    if seq.images:
+        return read_image(seq.images[i])
+    return np.repeat(seq.masks[i][:, :, None].astype(np.uint8) * 110, 3, axis=2)
+
+
 def contact_sheet(seq: SequenceData, labels: list[ImageLabel], per_row: int = 10) -> np.ndarray:
     """Every image of a sequence as an `overlay` tile, its number written on it, flagged ones
     framed in red."""
     tiles = []
-    for i, (path, lab, mask) in enumerate(zip(seq.images, labels, seq.masks, strict=True)):
-        tile = overlay(read_image(path), lab.rendered.mask, mask)
+    for i, (lab, mask) in enumerate(zip(labels, seq.masks, strict=True)):
+        tile = overlay(picture(seq, i), lab.rendered.mask, mask)
         if lab.check["flagged"]:
             cv2.rectangle(tile, (0, 0), (TILE - 1, TILE - 1), (255, 40, 40), 3)
         cv2.putText(tile, str(i), (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
@@ -126,12 +133,13 @@ def _cell(value, fmt: str = "{}") -> str:
 def write_report_html(out: Path, reg: dict, seqs: list[SequenceData], labels: dict[str, list[ImageLabel]],
                       qa: list[dict], worst: int = 8) -> None:
     """report.html beside report.png, with report_SEQ.png contact sheets and report_worst.png."""
+    seqs = [seq for seq in seqs if labels[seq.name]]  # a sequence without cameras has no labels to show
     for seq in seqs:
         write_bytes_atomic(out / f"report_{seq.name}.png", encode_png(contact_sheet(seq, labels[seq.name])))
     by_name = {seq.name: seq for seq in seqs}
     worst_rows = qa[:worst]
     if worst_rows:
-        tiles = [overlay(read_image(by_name[r["sequence"]].images[r["im_id"]]), labels[r["sequence"]][r["im_id"]].rendered.mask,
+        tiles = [overlay(picture(by_name[r["sequence"]], r["im_id"]), labels[r["sequence"]][r["im_id"]].rendered.mask,
                          by_name[r["sequence"]].masks[r["im_id"]], side=2 * TILE) for r in worst_rows]
         write_bytes_atomic(out / "report_worst.png", encode_png(np.concatenate(tiles, axis=1)))
     flagged = sum(r["flagged"] for r in qa)
@@ -160,7 +168,7 @@ img{{max-width:100%}} pre{{background:#f6f6f6;padding:6px}}</style>
 <p id="qa-summary">{flagged} of {len(qa)} frames flagged: the model rendered at the label pose disagrees with the frame's
 input mask over more than {100 * DISAGREE_MAX:.0f}% of its silhouette (deeper than a few pixels). A flagged frame has a bad input mask,
 a bad camera pose, or the registration is wrong. Green: the model's outline; blue: the input mask's. Click a column to sort.</p>
-<h3>Worst labels</h3><img id="worst" src="report_worst.png" alt="worst labels">
+{'<h3>Worst labels</h3><img id="worst" src="report_worst.png" alt="worst labels">' if worst_rows else '<p>No images to label.</p>'}
 <table id="labels"><thead><tr>{''.join(f'<th onclick="sortBy({i}, {str(num).lower()})">{h}</th>' for i, (h, num) in enumerate(head))}
 </tr></thead><tbody>
 {rows}

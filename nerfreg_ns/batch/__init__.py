@@ -1,0 +1,1 @@
+"""Labelling batches of many objects on Ray (nerfreg-batch)."""
