@@ -31,14 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def sequence(case: Path, name: str, diameter: float):
     """What the label check needs of a sequence (masks, cameras, images), from its dataset."""
-    from nerfreg_ns.data.nerfstudio_io import load_foreground, read_nerfstudio_dataset
-    from nerfreg_ns.geometry.cameras import c2w_opengl_to_opencv
+    from nerfreg_ns.register.inputs import labelled_frames, posed_views
     from nerfreg_ns.registry import SequenceData
 
-    ds = read_nerfstudio_dataset(case / name)
-    return SequenceData(name, np.zeros((0, 3)), np.zeros((0, 3)), diameter, [load_foreground(f) for f in ds.frames],
-                        [f.K for f in ds.frames], [c2w_opengl_to_opencv(f.T_world_camgl) for f in ds.frames],
-                        images=[f.image_path for f in ds.frames])
+    _, frames = labelled_frames(case / name)
+    return SequenceData(name, np.zeros((0, 3)), np.zeros((0, 3)), diameter, **posed_views(frames))
 
 
 def bench_object(obj_dir: Path, every: int, rng: np.random.Generator) -> dict:

@@ -14,11 +14,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import ray
+
+from nerfreg_ns.cli import console_script as _bin
 
 DONE_FILE = "batch_done.json"
 """Written last into a training's run folder: the run is complete (and which options made it)."""
@@ -44,10 +45,6 @@ class ProgressBoard:
 
     def get(self) -> dict[str, tuple[str, float]]:
         return dict(self.state)
-
-
-def _bin(name: str) -> str:
-    return str(Path(sys.executable).parent / name)
 
 
 def _run(cmd: list, log: Path, threads: int, ok: tuple[int, ...] = (0,)) -> int:

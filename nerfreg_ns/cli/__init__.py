@@ -39,6 +39,11 @@ def run_cli(prog: str, config: Union[type[C], Callable[[list[str]], C]], main: C
         return int(ExitCode.INTERRUPTED)
 
 
+def console_script(name: str) -> str:
+    """The path of a console script (`ns-train`, `nerfreg-register`, ...) of this environment."""
+    return str(Path(sys.executable).parent / name)
+
+
 def existing_file(path: Path, what: str) -> Path:
     if not Path(path).is_file():
         raise NerfregError(f"{what} not found: {path}")

@@ -137,6 +137,7 @@ def main(cfg: BatchConfig) -> int:
         start = time.time()
         pending: dict[str, tuple] = {}
         errors: dict[str, str] = {}
+        train_args, register_args = shlex.split(cfg.train_args), shlex.split(cfg.register_args)
         for case in cases:
             try:
                 case = import_case(case, cfg.split)
@@ -146,27 +147,25 @@ def main(cfg: BatchConfig) -> int:
             work = cfg.out / "objects" / case.name
             fail = work / "logs" / "injected_failure" if cfg.fail_once == case.name else None
             t1 = tasks.train_sequence.options(**train_opts).remote(case.name, "seq1", case.seq1.resolve(), work / "runs", cfg.method,
-                                                                   shlex.split(cfg.train_args), threads, board, fail)
+                                                                   train_args, threads, board, fail)
             t2 = tasks.train_sequence.options(**train_opts).remote(case.name, "seq2", case.seq2.resolve(), work / "runs", cfg.method,
-                                                                   shlex.split(cfg.train_args), threads, board)
-            reg = tasks.register_object.options(num_cpus=threads if not train_opts.get("num_gpus") else 1).remote(
-                case.name, t1, t2, work / "register", shlex.split(cfg.register_args), threads, board)
+                                                                   train_args, threads, board)
+            reg = tasks.register_object.options(num_cpus=threads).remote(  # threads is 1 where the trainings get a GPU
+                case.name, t1, t2, work / "register", register_args, threads, board)
             pending[case.name] = (case, t1, t2, reg)
         results: dict[str, dict] = {}
         with Live(console=Console(stderr=True), refresh_per_second=2, transient=True) as live:
             waiting = {v[3]: k for k, v in pending.items()}
             while waiting:
                 done, _ = ray.wait(list(waiting), timeout=0.5)
-                for ref in done:
-                    waiting.pop(ref)
+                finished = [waiting.pop(ref) for ref in done]
                 state = ray.get(board.get.remote())
                 lines = [_stage_line(n, *state.get(n, ("waiting for CPUs", start)), start) for n in pending if n not in results]
                 live.update("\n".join(lines))
-                for ref in done:
-                    name = next(k for k, v in pending.items() if v[3] == ref)
+                for name in finished:
                     results[name] = _collect(pending[name])
                     print(_done_line(name, results[name]), file=sys.stderr, flush=True)
-        summary = _summary(cases, pending, results, errors, cfg, start)
+        summary = _summary(cases, results, errors, cfg, start)
         output.write_summary(cfg.out, summary)
     finally:
         ray.shutdown()
@@ -206,7 +205,7 @@ def _done_line(name: str, r: dict) -> str:
     return f"{name}: labelled, {'confident' if reg['confident'] else 'NOT confident'} (score {reg['score']:.4f})"
 
 
-def _summary(cases, pending, results, errors, cfg: BatchConfig, start: float) -> dict:
+def _summary(cases, results, errors, cfg: BatchConfig, start: float) -> dict:
     from nerfreg_ns.batch import output
 
     objects, labelled = {}, []

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from nerfreg_ns.cli import console_script as _bin
 from nerfreg_ns.cli import run_cli
 from nerfreg_ns.errors import ExitCode, NerfregError
 
@@ -51,10 +52,6 @@ class DemoConfig:
     embedding-pnp generator needs; the default registration uses none). Several minutes more."""
     restart: bool = False
     """Delete the working folder first instead of resuming."""
-
-
-def _bin(name: str) -> str:
-    return str(Path(sys.executable).parent / name)
 
 
 def train_args(preset: str, keys: bool) -> tuple[str, list[str], int]:

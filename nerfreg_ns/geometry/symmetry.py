@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 from scipy.spatial import cKDTree
 
-from nerfreg_ns.geometry.transforms import apply, axis_angle_to_R, make_T, rotation_angle_deg
+from nerfreg_ns.geometry.transforms import apply, axis_angle_to_R, invert, make_T, rotation_angle_deg
 
 
 def _icp_polish(points: np.ndarray, tree: cKDTree, T: np.ndarray, iterations: int = 40,
@@ -90,6 +90,9 @@ def find_symmetries(
             found[same[0]] = (err, T)
     return [np.eye(4)] + [T for _, T in sorted(found, key=lambda f: f[0])]
 
+
+Q95_FACTOR = 3.0
+"""A symmetry also keeps 95% of the points within this many times its mean tolerance (`_passes`)."""
 
 CONTINUOUS_CHECK_DEG = (27.0, 63.0, 101.0, 144.0, 180.0, 223.0, 259.0, 302.0, 337.0)
 """Turns a continuous axis must pass: not multiples of one another's divisors, so that no
@@ -171,11 +174,13 @@ class Symmetries:
 
     def moved(self, T_new_old: np.ndarray) -> "Symmetries":
         """The same symmetries expressed in another frame: T_new_old (4, 4) maps old to new."""
-        from nerfreg_ns.geometry.transforms import invert
-
         inv = invert(T_new_old)
         return Symmetries([T_new_old @ S @ inv for S in self.discrete],
                           [(T_new_old[:3, :3] @ a, apply(T_new_old, o[None])[0]) for a, o in self.continuous], self.tol)
+
+    def tolerance(self) -> dict[str, float]:
+        """The bounds every listed symmetry met, in the symmetries' length unit."""
+        return {"mean_surface_error": self.tol, "q95_surface_error": Q95_FACTOR * self.tol}
 
     def bop(self) -> dict:
         """`symmetries_discrete` (flattened row-major 4x4) and `symmetries_continuous` as in
@@ -192,8 +197,8 @@ class Symmetries:
 def _passes(errors: np.ndarray, diameter: float, tol: float) -> bool:
     """A symmetry's surface errors (N,): their mean under tol x diameter (the rule by which a
     registration counts as right), and no feature left visibly out of place (95% of them under
-    3 tol x diameter: a notch moves few points, but far)."""
-    return bool(np.mean(errors) < tol * diameter and np.quantile(errors, 0.95) < 3 * tol * diameter)
+    Q95_FACTOR tol x diameter: a notch moves few points, but far)."""
+    return bool(np.mean(errors) < tol * diameter and np.quantile(errors, 0.95) < Q95_FACTOR * tol * diameter)
 
 
 def object_symmetries(points: np.ndarray, distance: Callable[[np.ndarray], np.ndarray], diameter: float,

@@ -15,6 +15,19 @@ from nerfreg_ns.geometry.units import check_unit
 from nerfreg_ns.registry import SequenceData
 
 
+def labelled_frames(data: Path):
+    """A dataset (read) and all its frames in order, those with an empty mask too: every image
+    gets a label."""
+    ds = read_nerfstudio_dataset(data, empty_masks="skip")
+    return ds, sorted([*ds.frames, *ds.skipped], key=lambda f: f.index)
+
+
+def posed_views(frames) -> dict:
+    """SequenceData's camera fields of these frames: masks, intrinsics, OpenCV camera-to-world, images."""
+    return {"masks": [load_foreground(f) for f in frames], "Ks": [f.K for f in frames],
+            "T_world_camcv": [c2w_opengl_to_opencv(f.T_world_camgl) for f in frames], "images": [f.image_path for f in frames]}
+
+
 def load_sequence(config_path: Path, name: str) -> SequenceData:
     """A run's surface (points, normals, spread, keys where trained) without isolated floaters,
     and its dataset's posed masks. The surface comes from what the run's training saved
@@ -34,20 +47,16 @@ def load_sequence(config_path: Path, name: str) -> SequenceData:
     else:
         surface, data, flags, features = _render_run(config_path)
     keep = _inliers(surface.points)
-    ds = read_nerfstudio_dataset(data, empty_masks="skip")
-    frames = sorted([*ds.frames, *ds.skipped], key=lambda f: f.index)  # every image gets a label
+    ds, frames = labelled_frames(data)
     meta = ds.meta or {}
     return SequenceData(
         name=name,
         points=surface.points[keep],
         normals=surface.normals[keep],
         diameter=float(meta.get("diameter") or robust_extent(surface.points[keep])),
-        masks=[load_foreground(f) for f in frames],
-        Ks=[f.K for f in frames],
-        T_world_camcv=[c2w_opengl_to_opencv(f.T_world_camgl) for f in frames],
+        **posed_views(frames),
         keys=surface.keys[keep] if features is not None and surface.keys is not None else None,
         spread=surface.spread[keep],
-        images=[f.image_path for f in frames],
         unit=_unit(meta, ds.root),
         object_name=meta.get("object"),
         case_id=meta.get("case_id"),

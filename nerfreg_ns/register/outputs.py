@@ -14,7 +14,7 @@ from nerfreg_ns.data.bop_io import write_bop_models, write_bop_scene
 from nerfreg_ns.data.images import encode_png, read_image
 from nerfreg_ns.errors import NerfregError
 from nerfreg_ns.geometry.points import to_o3d, voxel_unique
-from nerfreg_ns.geometry.symmetry import Symmetries, object_symmetries
+from nerfreg_ns.geometry.symmetry import Q95_FACTOR, Symmetries, object_symmetries
 from nerfreg_ns.geometry.transforms import apply, invert, make_T, rotate
 from nerfreg_ns.geometry.units import UNITS, check_unit, mm_per_unit, scale_T
 from nerfreg_ns.register.labels import ImageLabel, label_sequence
@@ -128,6 +128,14 @@ def poisson_mesh(points: np.ndarray, normals: np.ndarray):
     return trimesh.Trimesh(np.asarray(mesh.vertices), np.asarray(mesh.triangles), process=True)
 
 
+def centred_model(mesh):
+    """(T_seq1_obj (4, 4) from `model_placement`, the model moved into that object frame)."""
+    T_seq1_obj = model_placement(mesh)
+    model = mesh.copy()
+    model.apply_transform(invert(T_seq1_obj))
+    return T_seq1_obj, model
+
+
 def model_placement(mesh) -> np.ndarray:
     """T_seq1_obj (4, 4): the merged model's object frame, centred on its bounding box, in sequence 1."""
     return make_T(np.eye(3), mesh.bounds.mean(axis=0))
@@ -154,7 +162,7 @@ def symmetry_record(syms: Symmetries, T_seq1_seq2: np.ndarray, tol: float = SYMM
     the registrations equally right under them (each discrete one composed with T_seq1_seq2;
     any turn about a continuous axis composed with any of those is right too)."""
     return {
-        "tolerance": {"mean_surface_error": tol, "q95_surface_error": 3 * tol, "of": "diameter",
+        "tolerance": {"mean_surface_error": tol, "q95_surface_error": Q95_FACTOR * tol, "of": "diameter",
                       "value": syms.tol},
         "discrete_seq1": [S.tolist() for S in syms.discrete],
         "continuous_seq1": [{"axis": a.tolist(), "offset": o.tolist()} for a, o in syms.continuous],
@@ -165,9 +173,7 @@ def symmetry_record(syms: Symmetries, T_seq1_seq2: np.ndarray, tol: float = SYMM
 def object_labels(seq1: SequenceData, seq2: SequenceData, T_seq1_seq2: np.ndarray, mesh) -> dict[str, list[ImageLabel]]:
     """Every image's label (the model at its pose, rendered and checked), in the runs' unit; the
     model is placed by `model_placement`."""
-    T_seq1_obj = model_placement(mesh)
-    model = mesh.copy()
-    model.apply_transform(invert(T_seq1_obj))
+    T_seq1_obj, model = centred_model(mesh)
     return {seq.name: label_sequence(model, T_seq_obj, seq.T_world_camcv, seq.Ks, seq.masks, f"{seq.name} labels")
             for seq, T_seq_obj in ((seq1, T_seq1_obj), (seq2, invert(T_seq1_seq2) @ T_seq1_obj))}
 
@@ -181,12 +187,10 @@ def write_bop_labels(out: Path, seq1: SequenceData, seq2: SequenceData, mesh, la
     to_mm = mm_per_unit(unit)
     if not all(seq.images for seq in (seq1, seq2)):
         raise NerfregError("BOP labels need each sequence's image files")
-    T_seq1_obj = model_placement(mesh)
-    model_mm = mesh.copy()
-    model_mm.apply_transform(invert(T_seq1_obj))
+    T_seq1_obj, model_mm = centred_model(mesh)
     model_mm.apply_scale(to_mm)
     syms_mm = syms.moved(invert(T_seq1_obj)).scaled(to_mm)
-    extra = {**syms_mm.bop(), "symmetry_tolerance_mm": {"mean_surface_error": syms_mm.tol, "q95_surface_error": 3 * syms_mm.tol}}
+    extra = {**syms_mm.bop(), "symmetry_tolerance_mm": syms_mm.tolerance()}
     write_bop_models(out / "bop" / "models", {obj_id: model_mm}, {obj_id: extra})
     for scene_id, seq in enumerate((seq1, seq2), start=1):
         labs = labels[seq.name]
