@@ -227,7 +227,7 @@ def run(cmd: Command, sequences=None) -> int:
         with clock.stage("merged model"):
             pts, nrm = outputs.merged_cloud(seq1, seq2, result.best.T_seq1_seq2)
             write_point_ply(tmp / "merged.ply", pts, nrm, np.full_like(pts, 0.7))
-            mesh = outputs.poisson_mesh(pts, nrm)
+            mesh = outputs.poisson_mesh(pts, nrm, outputs.POISSON_VOXEL_FRAC * seq1.diameter)
             (tmp / "merged_mesh.ply").write_bytes(mesh.export(file_type="ply"))
         reg["T_seq1_obj"] = outputs.model_placement(mesh).tolist()
         with clock.stage("symmetries"):

@@ -20,6 +20,10 @@ class IcpConfig:
     cost more than they give: reconstructed surfaces are about 1% of d accurate."""
     iterations: int = 50
     """Iterations per level."""
+    max_points: int = 5000
+    """Sequence 2's points per level at most (a fixed random subset): the neighbour search is
+    the cost, and more points than this move the result less than the surfaces' own error
+    (benchmarks/README.md). 0: all."""
 
 
 @dataclass(frozen=True)
@@ -32,10 +36,14 @@ class Icp:
         self.config = config
         self._clouds: dict = {}  # thinned clouds per (sequence, voxel): many hypotheses share them
 
-    def _cloud(self, seq: SequenceData, voxel: float):
-        key = (id(seq), voxel)
+    def _cloud(self, seq: SequenceData, voxel: float, max_points: int = 0):
+        key = (id(seq), voxel, max_points)
         if key not in self._clouds:
-            self._clouds[key] = (seq, to_o3d(seq.points, seq.normals).voxel_down_sample(voxel))  # seq kept: id stays unique
+            cloud = to_o3d(seq.points, seq.normals).voxel_down_sample(voxel)
+            if 0 < max_points < len(cloud.points):
+                pick = np.random.default_rng(0).choice(len(cloud.points), max_points, replace=False)
+                cloud = cloud.select_by_index(np.sort(pick).tolist())
+            self._clouds[key] = (seq, cloud)  # seq kept: id stays unique
         return self._clouds[key][1]
 
     def refine(self, seq1: SequenceData, seq2: SequenceData, T_seq1_seq2: np.ndarray) -> np.ndarray:
@@ -46,7 +54,7 @@ class Icp:
         for frac in self.config.voxel_fracs:
             v = frac * seq1.diameter
             r = reg.registration_icp(
-                self._cloud(seq2, v), self._cloud(seq1, v), 2 * v, T,
+                self._cloud(seq2, v, self.config.max_points), self._cloud(seq1, v), 2 * v, T,
                 reg.TransformationEstimationPointToPlane(), reg.ICPConvergenceCriteria(max_iteration=self.config.iterations),
             )
             T = np.asarray(r.transformation)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
-from nerfreg_ns.geometry.points import evenly_spaced, farthest_points, to_o3d
+from nerfreg_ns.geometry.points import evenly_spaced, farthest_points, to_o3d, voxel_unique
 from nerfreg_ns.geometry.transforms import make_T, so3_exp
 from nerfreg_ns.hookspecs import hookimpl
 from nerfreg_ns.registry import SequenceData
@@ -53,7 +53,9 @@ class MaskFields:
     def residuals(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Distances outside the masks (B, N, V) of world points p (B, N, 3), and their
         derivatives with respect to the points (B, N, V, 3)."""
-        x = np.einsum("vij,bnj->bnvi", self.R_cw, p) + self.t_cw  # camera coordinates
+        # matmul and tensordot, not einsum: numpy's einsum loops in C without BLAS, and these
+        # few lines are most of the silhouette search's time
+        x = np.tensordot(p, self.R_cw, axes=([2], [2])) + self.t_cw  # camera coordinates (B, N, V, 3)
         behind = x[..., 2] <= 1e-6
         z = np.where(behind, 1.0, x[..., 2])
         fx, fy = self.K[:, 0, 0], self.K[:, 1, 1]
@@ -71,10 +73,9 @@ class MaskFields:
         off_n = np.linalg.norm(off, axis=-1)
         d = np.where(behind, self.d.max(), d + off_n)
         g = np.where(off_n[..., None] > 0, off / np.maximum(off_n, 1e-9)[..., None], g)
-        J = np.zeros(x.shape[:-1] + (2, 3))  # d(u, v) / d(camera point)
-        J[..., 0, 0], J[..., 0, 2] = fx / z, -fx * x[..., 0] / z**2
-        J[..., 1, 1], J[..., 1, 2] = fy / z, -fy * x[..., 1] / z**2
-        dd_dp = np.einsum("bnvk,bnvkj,vjl->bnvl", g, J, self.R_cw)
+        gu, gv = g[..., 0] * fx / z, g[..., 1] * fy / z  # d(distance) / d(camera point), through (u, v)
+        gJ = np.stack([gu, gv, -(gu * x[..., 0] + gv * x[..., 1]) / z], -1)  # (B, N, V, 3)
+        dd_dp = (gJ[..., None, :] @ self.R_cw)[..., 0, :]
         dd_dp[behind] = 0.0
         return d, dd_dp
 
@@ -85,11 +86,11 @@ def silhouette_system(f1: MaskFields, f2: MaskFields, p1: np.ndarray, p2: np.nda
     (N2, 3) outside seq1's masks and seq1 points p1 (N1, 3) outside seq2's; and the Jacobian
     (B, M, 6) for a left increment (rotation vector w, then t) or (B, M, 3) for t alone."""
     B = len(R)
-    b2 = np.einsum("bij,nj->bni", R, p2)  # R p2
+    b2 = p2 @ R.transpose(0, 2, 1)  # R p2, (B, N2, 3)
     a1 = p1[None] - t[:, None]  # p1 - t; seq1 points in seq2 are R^T a1
     d1, g1 = f1.residuals(b2 + t[:, None])
-    d2, g2 = f2.residuals(np.einsum("bji,bnj->bni", R, a1))
-    g2w = np.einsum("bnvk,bjk->bnvj", g2, R)  # gradient rotated into seq1's frame
+    d2, g2 = f2.residuals(a1 @ R)
+    g2w = g2 @ R.transpose(0, 2, 1)[:, None]  # gradient rotated into seq1's frame
     if full:  # q2 = exp(w) R p2 + t;  q1 = R^T exp(-w) (p1 - t)
         J1 = np.concatenate([np.cross(b2[:, :, None, :], g1), g1], -1)
         J2 = np.concatenate([-np.cross(a1[:, :, None, :], g2w), -g2w], -1)
@@ -102,8 +103,8 @@ def silhouette_system(f1: MaskFields, f2: MaskFields, p1: np.ndarray, p2: np.nda
 
 def damped_step(r: np.ndarray, J: np.ndarray, damping: float = 1e-3) -> np.ndarray:
     """Levenberg-Marquardt step (B, P) for residuals r (B, M) with Jacobian J (B, M, P)."""
-    JTJ = np.einsum("bmi,bmj->bij", J, J)
-    JTr = np.einsum("bmi,bm->bi", J, r)
+    Jt = J.transpose(0, 2, 1)
+    JTJ, JTr = Jt @ J, (Jt @ r[..., None])[..., 0]
     lam = damping * np.trace(JTJ, axis1=1, axis2=2)[:, None, None] / J.shape[-1] + 1e-12
     return -np.linalg.solve(JTJ + lam * np.eye(J.shape[-1]), JTr[..., None])[..., 0]
 
@@ -116,8 +117,12 @@ class SilhouetteIcpConfig:
     """Gauss-Newton iterations (correspondences found again each time)."""
     max_distance_fracs: tuple[float, ...] = (0.08, 0.04, 0.02)
     """Correspondence distances (fractions of the diameter), used in turn over the iterations."""
-    voxel_frac: float = 0.01
+    voxel_frac: float = 0.02
     """Sequence 2 is thinned to this voxel (fraction of the diameter) for the ICP term."""
+    target_voxel_frac: float = 0.01
+    """Sequence 1, which the ICP term's points are matched to, is thinned to this voxel: the
+    point-to-plane residual needs its normals, not every point, and the neighbour search costs
+    most of the refiner's time (benchmarks/README.md)."""
     points: int = 300
     """Points per cloud in the silhouette term."""
     views: int = 20
@@ -138,16 +143,17 @@ class SilhouetteIcp:
         if key not in self._cache:
             c = self.config
             thin = to_o3d(seq2.points).voxel_down_sample(c.voxel_frac * seq1.diameter)
+            target = voxel_unique(seq1.points, c.target_voxel_frac * seq1.diameter)
             self._cache[key] = (seq1, seq2, MaskFields(seq1, c.views), MaskFields(seq2, c.views),
                                 farthest_points(seq1.points, c.points), farthest_points(seq2.points, c.points),
-                                np.asarray(thin.points), cKDTree(seq1.points), pixels_per_unit(seq1))
+                                np.asarray(thin.points), seq1.points[target], seq1.normals[target],
+                                cKDTree(seq1.points[target]), pixels_per_unit(seq1))
         return self._cache[key][2:]
 
     def refine(self, seq1: SequenceData, seq2: SequenceData, T_seq1_seq2: np.ndarray) -> np.ndarray:
         c = self.config
-        f1, f2, s1, s2, p2, tree1, px = self._prepare(seq1, seq2)
+        f1, f2, s1, s2, p2, p1, n1, tree1, px = self._prepare(seq1, seq2)
         R, t = np.asarray(T_seq1_seq2, float)[None, :3, :3].copy(), np.asarray(T_seq1_seq2, float)[None, :3, 3].copy()
-        n1 = seq1.normals
         for it in range(c.iterations):
             tau = c.max_distance_fracs[min(it * len(c.max_distance_fracs) // c.iterations, len(c.max_distance_fracs) - 1)]
             r_s, J_s = silhouette_system(f1, f2, s1, s2, R, t, full=True)
@@ -155,7 +161,7 @@ class SilhouetteIcp:
             d, idx = tree1.query(q, distance_upper_bound=tau * seq1.diameter)
             ok = np.isfinite(d)
             n, b = n1[idx[ok]], q[ok] - t[0]
-            r_p = px * np.einsum("ni,ni->n", n, q[ok] - seq1.points[idx[ok]])
+            r_p = px * np.einsum("ni,ni->n", n, q[ok] - p1[idx[ok]])
             J_p = px * np.concatenate([np.cross(b, n), n], 1)
             w_s = np.sqrt(c.silhouette_weight / r_s.shape[1])
             w_p = 1.0 / np.sqrt(max(int(ok.sum()), 1))

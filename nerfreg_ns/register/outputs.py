@@ -115,11 +115,20 @@ def merged_cloud(seq1: SequenceData, seq2: SequenceData, T_seq1_seq2: np.ndarray
     return pts[keep], nrm[keep]
 
 
-def poisson_mesh(points: np.ndarray, normals: np.ndarray):
-    """A watertight-ish mesh of the merged cloud (Open3D screened Poisson), low-density parts cut."""
+POISSON_VOXEL_FRAC = 0.01
+"""The merged cloud is thinned to this voxel (fraction of the diameter) before the Poisson solve:
+at depth 8 a denser cloud costs several times the time for the same surface (benchmarks/README.md)."""
+
+
+def poisson_mesh(points: np.ndarray, normals: np.ndarray, voxel: float = 0.0):
+    """A watertight-ish mesh of the merged cloud (Open3D screened Poisson), low-density parts cut;
+    the cloud thinned to `voxel` (a length; 0: all points) first."""
     import open3d as o3d
     import trimesh
 
+    if voxel > 0:
+        keep = voxel_unique(points, voxel)
+        points, normals = points[keep], normals[keep]
     mesh, dens = o3d.geometry.TriangleMesh.create_from_point_cloud_poisson(to_o3d(points, normals), depth=8)
     dens = np.asarray(dens)
     if len(dens) == 0:
