@@ -2,7 +2,7 @@
 registration is right, and whether it says so, as mask error, bad frames and pose noise grow.
 
     .venv/bin/python benchmarks/bench_sweep.py --work /tmp/bench_sweep [--objects 5 p1] [--axes mask bad pose]
-        [--trials 8] [--train-args ...]
+        [--trials 8] [--ledger benchmarks/sweep_ledger.json] [--train-args ...]
 
 Each trial is a case of its own: the object rendered clean (the wide setting, 60 views per side,
 128x128) except for the swept error at one level, with the trial number as the render seed (camera
@@ -17,13 +17,17 @@ the three axes. A procedural part pN is written once as a mesh so that every tri
 same part (nerfreg-synth's --seed would otherwise pick another part).
 Trials run trial-major (trial 0 at every level, then trial 1, ...), so a run stopped early still
 covers every level. Writes WORK/sweep.md (a table) and WORK/sweep.png (the plot) after each trial.
-Run it alone on the machine.
+The sweep needs many hours, more than a machine here keeps its /tmp: each finished case's
+outcome (not its trainings) also goes into the ledger, a small JSON file kept in the repository,
+with the commit that produced it. A case in the ledger is not run again, so the command resumes
+on a fresh machine. Run it alone on the machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -69,16 +73,40 @@ def outcome(row: dict) -> str:
     return f"{'right' if row['success'] else 'wrong'}, {'confident' if row['confident'] else 'not confident'}"
 
 
-def collect(root: Path, objects: list[str], axes: list[str], trials: int) -> dict:
-    """{object: {axis: {level: {method key: [outcome per finished trial]}}}}; level 0 under every axis."""
+def ledger_key(obj: str, axis: str, level: float, trial: int) -> str:
+    return f"{br.object_name(obj)}/{axis}_{level:g}/trial_{trial}"
+
+
+def read_ledger(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def record(ledger_path: Path, key: str, results: dict) -> None:
+    """Add one finished case's rows (the fields the tables need) to the ledger, atomically."""
+    commit = subprocess.run(["git", "-C", str(br.ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    ledger = read_ledger(ledger_path)
+    ledger[key] = {"commit": commit, **{k: {f: results[k][f] for f in ("success", "confident", "rotation_error_deg",
+                                                                     "surface_error_frac", "merged_chamfer_frac")}
+                                        for _, k, *_ in METHODS if k in results}}
+    tmp = ledger_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(dict(sorted(ledger.items())), indent=1) + "\n")
+    tmp.replace(ledger_path)
+
+
+def collect(root: Path, objects: list[str], axes: list[str], trials: int, ledger: dict | None = None) -> dict:
+    """{object: {axis: {level: {method key: [outcome per finished trial]}}}}; level 0 under every axis.
+    A case is read from the ledger when it is there, else from its results.json under `root`."""
     out: dict = {}
     for obj in objects:
         for axis, level in cases(axes):
             for t in range(trials):
                 res = case_dir(root, obj, axis, level, t) / "results.json"
-                if not res.exists():
+                results = (ledger or {}).get(ledger_key(obj, axis, level, t))
+                if results is None and res.exists():
+                    results = json.loads(res.read_text())
+                if results is None:
                     continue
-                results = json.loads(res.read_text())
                 for _, key, *_ in METHODS:
                     if key in results:
                         for a in (axes if axis == "clean" else [axis]):
@@ -150,6 +178,8 @@ def main() -> None:
     ap.add_argument("--objects", nargs="+", default=["5", "p1"], help="T-LESS part numbers and procedural parts pN")
     ap.add_argument("--axes", nargs="+", choices=sorted(AXES), default=list(AXES))
     ap.add_argument("--trials", type=int, default=8)
+    ap.add_argument("--ledger", type=Path, default=br.ROOT / "benchmarks" / "sweep_ledger.json",
+                    help="finished cases' outcomes, kept across machines (commit it)")
     ap.add_argument("--train-args", nargs=argparse.REMAINDER, default=[], help="extra ns-train flags, last on the line")
     args = ap.parse_args()
     root = Path(args.work)
@@ -157,6 +187,9 @@ def main() -> None:
     for t in range(args.trials):
         for obj in args.objects:
             for axis, level in cases(args.axes):
+                key = ledger_key(obj, axis, level, t)
+                if key in read_ledger(args.ledger):
+                    continue
                 work = case_dir(root, obj, axis, level, t)
                 work.mkdir(parents=True, exist_ok=True)
                 print(f"{br.object_name(obj)}: {axis} {level:g}, trial {t}", flush=True)
@@ -164,10 +197,12 @@ def main() -> None:
                 if axis != "clean":
                     flags += AXES[axis][3](level)
                 br.prepare(obj, "wide", work, train=True, train_args=args.train_args, synth_args=flags)
-                br.register_all(work, False, METHODS)
-                data = collect(root, args.objects, args.axes, args.trials)
+                record(args.ledger, key, br.register_all(work, False, METHODS))
+                data = collect(root, args.objects, args.axes, args.trials, read_ledger(args.ledger))
                 (root / "sweep.md").write_text(table(data, args.axes))
                 plot(data, args.axes, root / "sweep.png")
+    data = collect(root, args.objects, args.axes, args.trials, read_ledger(args.ledger))
+    (root / "sweep.md").write_text(table(data, args.axes))
     print((root / "sweep.md").read_text())
 
 
