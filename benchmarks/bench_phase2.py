@@ -87,6 +87,8 @@ def main() -> None:
     ap.add_argument("--save", type=Path, default=None, help="save the trained key head and query encoder here (torch)")
     ap.add_argument("--probe-views", type=int, default=12, help="held-out views per group")
     ap.add_argument("--every", type=int, default=800)
+    ap.add_argument("--pixels-per-image", type=int, default=None, help="InfoNCE queries per crop; default: the run's")
+    ap.add_argument("--negatives", type=int, default=None, help="negative keys per step; default: the run's")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
@@ -107,6 +109,10 @@ def main() -> None:
     cfg, model = pipe.config, pipe.model
     cfg.query_size, cfg.extra_views, cfg.extra_elevation = args.size, args.extra_views, tuple(args.extra_elevation)
     cfg.relight_copies = args.relight_copies
+    if args.pixels_per_image is not None:
+        cfg.embed_pixels_per_image = args.pixels_per_image
+    if args.negatives is not None:
+        cfg.embed_negatives = args.negatives
     if args.rotation is not None:
         import dataclasses
 

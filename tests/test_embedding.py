@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from nerfreg_ns.embedding.augment import AugmentConfig, augment, warp_similarity
-from nerfreg_ns.embedding.infonce import infonce_loss, nearest_key_accuracy, symmetric_nearest_key_accuracy
+from nerfreg_ns.embedding.infonce import infonce_loss, infonce_terms, nearest_key_accuracy, symmetric_nearest_key_accuracy
 from nerfreg_ns.embedding.keys import KeyHead
 from nerfreg_ns.embedding.query import QueryEncoder
 from nerfreg_ns.embedding.train import EmbeddingBatchSource, embedding_step
@@ -47,6 +47,24 @@ def test_infonce_small_when_positive_dominates():
     negs = torch.zeros(5, 12)
     negs[torch.arange(5), torch.arange(3, 8)] = 1.0  # orthogonal to every query
     assert infonce_loss(q, 50.0 * q, negs).item() < 1e-6  # log(1 + 5 e^-50)
+
+
+def test_infonce_terms_equal_cross_entropy_over_the_stacked_logits():
+    """The loss is SurfEmb's cross-entropy with the positive as class 0, gradients included, and the
+    accuracy counts positives above every negative, also at logits large enough to overflow exp."""
+    torch.manual_seed(0)
+    for scale in (1.0, 60.0):
+        q = (torch.randn(200, 12) * scale).requires_grad_()
+        pos_keys, neg_keys = torch.randn(200, 12).requires_grad_(), torch.randn(40, 12).requires_grad_()
+        pos = (q * pos_keys).sum(dim=1, keepdim=True)
+        logits = torch.cat([pos, q @ neg_keys.T], dim=1)
+        want = torch.nn.functional.cross_entropy(logits, torch.zeros(200, dtype=torch.long))
+        want_acc = (logits.argmax(dim=1) == 0).float().mean()
+        loss, acc = infonce_terms(q, pos_keys, neg_keys)
+        assert loss.item() == pytest.approx(want.item(), rel=1e-5) and acc.item() == want_acc.item()
+        assert 0 < acc.item() < 1 and not acc.requires_grad
+        for got, ref in zip(torch.autograd.grad(loss, (q, pos_keys, neg_keys)), torch.autograd.grad(want, (q, pos_keys, neg_keys))):
+            assert torch.allclose(got, ref, rtol=1e-4, atol=1e-4 * float(ref.abs().max()))
 
 
 def test_nearest_key_accuracy_one_hot():

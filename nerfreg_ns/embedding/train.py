@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from nerfreg_ns.embedding.augment import AugmentConfig, augment
-from nerfreg_ns.embedding.infonce import infonce_loss
+from nerfreg_ns.embedding.infonce import infonce_terms
 from nerfreg_ns.embedding.keys import KeyHead
 from nerfreg_ns.embedding.query import QueryEncoder
 
@@ -89,10 +89,7 @@ def embedding_step(query: QueryEncoder, keys: KeyHead, src: EmbeddingBatchSource
     neg_keys = keys(src.surface_points[neg_ids].to(device).float())  # (M, E)
 
     if len(q) > 0:
-        loss = infonce_loss(q, pos_keys, neg_keys)
-        with torch.no_grad():
-            pos = (q * pos_keys).sum(dim=1)
-            acc = (pos > (q @ neg_keys.T).amax(dim=1)).float().mean()
+        loss, acc = infonce_terms(q, pos_keys, neg_keys)
     else:
         # Augmentation can push every foreground pixel out of view; keep the graph but add nothing.
         loss = q_map.sum() * 0.0 + neg_keys.sum() * 0.0
