@@ -172,6 +172,15 @@ def plot(data: dict, axes: list[str], path: Path) -> None:
     plt.close(fig)
 
 
+def write_report(root: Path, args: argparse.Namespace) -> str:
+    """WORK/sweep.md and WORK/sweep.png from the ledger and the finished cases under `root`; the table."""
+    data = collect(root, args.objects, args.axes, args.trials, read_ledger(args.ledger))
+    text = table(data, args.axes)
+    (root / "sweep.md").write_text(text)
+    plot(data, args.axes, root / "sweep.png")
+    return text
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", default="/tmp/bench_sweep")
@@ -198,12 +207,8 @@ def main() -> None:
                     flags += AXES[axis][3](level)
                 br.prepare(obj, "wide", work, train=True, train_args=args.train_args, synth_args=flags)
                 record(args.ledger, key, br.register_all(work, False, METHODS))
-                data = collect(root, args.objects, args.axes, args.trials, read_ledger(args.ledger))
-                (root / "sweep.md").write_text(table(data, args.axes))
-                plot(data, args.axes, root / "sweep.png")
-    data = collect(root, args.objects, args.axes, args.trials, read_ledger(args.ledger))
-    (root / "sweep.md").write_text(table(data, args.axes))
-    print((root / "sweep.md").read_text())
+                write_report(root, args)
+    print(write_report(root, args))
 
 
 if __name__ == "__main__":
