@@ -26,10 +26,6 @@ from pathlib import Path
 
 import numpy as np
 
-SPREAD_CAP = 0.06
-"""Spreads are capped at this fraction of d (the merged model drops points beyond it anyway)."""
-
-
 def signed_error(points: np.ndarray, mesh, T_seq_obj: np.ndarray, d: float, every: int = 10) -> tuple[float, float]:
     """(mean signed, mean unsigned) distance / d of points (N, 3) in a sequence frame to the CAD mesh (object frame)."""
     import trimesh
@@ -72,10 +68,10 @@ def merged_error(seq1, seq2, T_seq1_seq2: np.ndarray, model) -> dict:
 
 
 def row(name: str, seqs, truth, model, T: np.ndarray) -> str:
-    from nerfreg_ns.register.outputs import surface_kept
+    from nerfreg_ns.register.outputs import MAX_SPREAD_FRAC, surface_kept
 
     d = truth.diameter
-    bias = [signed_error(s.points[surface_kept(s, SPREAD_CAP)], model.mesh, T_obj, d) for s, T_obj in zip(seqs, (truth.T_seq1_obj, truth.T_seq2_obj))]
+    bias = [signed_error(s.points[surface_kept(s, MAX_SPREAD_FRAC)], model.mesh, T_obj, d) for s, T_obj in zip(seqs, (truth.T_seq1_obj, truth.T_seq2_obj))]
     m = merged_error(*seqs, T, model)
     return (f"| {name} | {100 * bias[0][0]:+.2f} / {100 * bias[1][0]:+.2f} | {100 * bias[0][1]:.2f} / {100 * bias[1][1]:.2f} | "
             f"{100 * m['recon_to_model_frac']:.2f} | {100 * m['model_to_recon_frac']:.2f} | {100 * m['chamfer_frac']:.2f} |")
@@ -90,6 +86,7 @@ def main() -> None:
 
     from nerfreg_ns.data.truth import read_truth
     from nerfreg_ns.evaluate import TruthModel
+    from nerfreg_ns.register.outputs import MAX_SPREAD_FRAC
 
     print("| case | variant | signed error seq1 / seq2 (% of d) | unsigned seq1 / seq2 | merged: model to CAD | CAD to model | Chamfer |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
@@ -101,7 +98,8 @@ def main() -> None:
         points = [s.points.copy() for s in seqs]
         for alpha in args.alphas:
             for s, p in zip(seqs, points):
-                s.points = p + alpha * np.minimum(s.spread, SPREAD_CAP * s.diameter)[:, None] * s.normals
+                # spreads capped where the merged model drops the point anyway
+                s.points = p + alpha * np.minimum(s.spread, MAX_SPREAD_FRAC * s.diameter)[:, None] * s.normals
             print(f"| {truth.object_name} " + row(f"moved out by {alpha} x spread", seqs, truth, model, T), flush=True)
         for level in args.levels:
             if level != 0.5:
