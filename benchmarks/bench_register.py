@@ -186,7 +186,7 @@ def _confident_now(details: dict) -> bool:
     from nerfreg_ns.default_plugins.verifiers import CombinedConfig
 
     return CombinedConfig().trusts(details["outside_seq1_masks"], details["outside_seq2_masks"], details.get("fitness", 1.0),
-                                   details.get("floor_seq1", 0.0), details.get("floor_seq2", 0.0))
+                                   details.get("floor_seq1", 0.0), details.get("floor_seq2", 0.0), details.get("precision", 0.0))
 
 
 def _rot_err_up_to_symmetry(work: Path, clouds: str, key: str, res: dict) -> float:

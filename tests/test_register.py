@@ -36,6 +36,8 @@ def test_register_writes_every_output(registered):
     assert reg["plugins"]["refiner"]["options"]["iterations"] == 30  # the command line reached the plugin
     assert len(reg["hypotheses"]) >= 4 and reg["hypotheses"][0]["score"] >= reg["hypotheses"][-1]["score"]
     assert (proc.returncode == 3) == (not reg["confident"])
+    assert 0 < reg["score_details"]["precision"] < 1 and "precision: one standard error is" in proc.stdout
+    assert "The views allow a precision of" in (out / "report.html").read_text()
 
 
 def test_registration_is_right_or_says_it_is_not_confident(registered, case, tmp_path):

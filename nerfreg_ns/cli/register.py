@@ -62,6 +62,15 @@ def refiner_names(value: str) -> list[str]:
     return names
 
 
+def precision_line(details: dict) -> str | None:
+    """What the views' agreement allows (silhouette verifiers), in words; None without it."""
+    if "precision" not in details:
+        return None
+    return (f"precision: one standard error is {100 * details['precision']:.2f}% of d, from how well each sequence's views "
+            f"agree with its own surface (sequence 1: {100 * details['view_error_seq1']:.2f}%, sequence 2: "
+            f"{100 * details['view_error_seq2']:.2f}%); camera poses a degree or more off make it large")
+
+
 def _describe(entry, options) -> dict[str, Any]:
     """A chosen plugin as registration.json records it: name, providing plugin, options."""
     return {"name": entry.name, "plugin": entry.plugin, "options": dataclasses.asdict(options)}
@@ -255,6 +264,9 @@ def run(cmd: Command, sequences=None) -> int:
     print(f"stages: {clock.line()}")
     if no_bop is not None:
         print(f"{PROG}: warning: no BOP labels written: {no_bop}", file=sys.stderr)
+    precision = precision_line(reg["score_details"])
+    if precision:
+        print(precision)
     if not reg["confident"]:
         print(f"{PROG}: the verifier does not trust this registration (registration.json says \"confident\": false)", file=sys.stderr)
         return ExitCode.NOT_CONFIDENT

@@ -3,6 +3,11 @@ the other sequence's masks) and `combined` (silhouette first, overlap to break t
 
 Why silhouettes: overlap counts alone often prefer the lower half upside down; such a pose puts
 part of the surface outside the other sequence's masks, which no symmetry-consistent pose does.
+Why a precision test in `silhouette` and `combined`: a pose can fit both sequences' masks as well
+as their noise allows and still be off by more than the success tolerance, when the cameras
+disagree with their own reconstruction by more than the tolerance can absorb (camera poses a degree
+or two off). Each sequence's view agreement (`geometry.view_agreement`) bounds how precisely any
+pose between the two can be known; beyond the tolerance the verdict is "not confident".
 Why the capture prior in `combined`: on a part that is nearly symmetric upside down (obj_19), the
 flipped pose fits the masks as well as the true one and overlaps more, so overlap alone picks it;
 its merged model then holds the upper half twice and no lower half.
@@ -16,8 +21,10 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from nerfreg_ns.geometry.cameras import in_image, mean_view_direction, pixel_index, project
+from nerfreg_ns.geometry.metrics import SUCCESS_SURFACE_ERROR
 from nerfreg_ns.geometry.points import random_subset
 from nerfreg_ns.geometry.transforms import apply, invert
+from nerfreg_ns.geometry.view_agreement import registration_precision, standard_error, view_shifts
 from nerfreg_ns.hookspecs import hookimpl
 from nerfreg_ns.registry import Score, SequenceData
 
@@ -53,6 +60,12 @@ class SilhouetteConfig:
     neither veto the truth nor rescue a wrong pose)."""
     floor_mult: float = 2.0
     """How many times a sequence's own noise floor the other sequence may fall outside its masks."""
+    precision_sigmas: float = 3.0
+    """A pose is trusted only if this many standard errors of the registration (from how well
+    each sequence's views agree with its own reconstruction) stay within `tolerance_frac`. 0 turns
+    the precision test off."""
+    tolerance_frac: float = SUCCESS_SURFACE_ERROR
+    """The error a trusted pose may have, as a fraction of the diameter (the success tolerance)."""
 
 
 @dataclass(frozen=True)
@@ -72,12 +85,15 @@ class CombinedConfig:
     trim: float = 0.1
     floor_mult: float = 2.0
     min_fitness: float = 0.2
+    precision_sigmas: float = 3.0
+    tolerance_frac: float = SUCCESS_SURFACE_ERROR
 
     def trusts(self, outside_seq1_masks: float, outside_seq2_masks: float, fitness: float,
-               floor_seq1: float = 0.0, floor_seq2: float = 0.0) -> bool:
+               floor_seq1: float = 0.0, floor_seq2: float = 0.0, precision: float = 0.0) -> bool:
         """The verdict from a score's details (also used to re-judge recorded scores)."""
         return (silhouette_trusts(outside_seq1_masks, outside_seq2_masks, floor_seq1, floor_seq2, self.max_outside,
-                                  self.floor_mult) and fitness >= self.min_fitness)
+                                  self.floor_mult) and fitness >= self.min_fitness
+                and precise_enough(precision, self.precision_sigmas, self.tolerance_frac))
 
 
 def silhouette_trusts(o21: float, o12: float, floor1: float, floor2: float, max_outside: float, floor_mult: float) -> bool:
@@ -86,6 +102,12 @@ def silhouette_trusts(o21: float, o12: float, floor1: float, floor2: float, max_
     surface: the masks' noise and the surface's both show)."""
     allowed = max_outside + floor_mult * max(floor1, floor2)
     return max(o21, o12) <= allowed
+
+
+def precise_enough(precision: float, sigmas: float, tolerance_frac: float) -> bool:
+    """Whether `sigmas` standard errors of the registration (`precision`, fraction of d) fit
+    within the tolerance."""
+    return sigmas * precision <= tolerance_frac
 
 
 class Chamfer:
@@ -135,16 +157,28 @@ def outside_fraction(points_world: np.ndarray, seq: SequenceData, tolerance_px: 
 class Silhouette:
     def __init__(self, config: SilhouetteConfig) -> None:
         self.config = config
-        self._floors: dict[int, tuple[SequenceData, float]] = {}
+        self._cache: dict[tuple[str, int], tuple[SequenceData, float]] = {}
+
+    def _once(self, what: str, seq: SequenceData, compute) -> float:
+        hit = self._cache.get((what, id(seq)))
+        if hit is None or hit[0] is not seq:  # an id can be reused once a sequence is gone
+            hit = (seq, float(compute()))
+            self._cache[(what, id(seq))] = hit
+        return hit[1]
 
     def floor(self, seq: SequenceData) -> float:
         """How far the sequence's own surface falls outside its own masks: its noise floor."""
-        hit = self._floors.get(id(seq))
-        if hit is None or hit[0] is not seq:
-            hit = (seq, outside_fraction(random_subset(seq.points, self.config.max_points), seq, self.config.tolerance_px,
-                                         self.config.trim))
-            self._floors[id(seq)] = hit
-        return hit[1]
+        c = self.config
+        return self._once("floor", seq, lambda: outside_fraction(random_subset(seq.points, c.max_points), seq, c.tolerance_px, c.trim))
+
+    def view_error(self, seq: SequenceData) -> float:
+        """Standard error (fraction of d) of the sequence's views' shifts against its own surface."""
+        if not seq.masks or len(seq.T_world_camcv) != len(seq.masks):
+            return 0.0
+        views = seq.trusted_views()
+        return self._once("view_error", seq, lambda: standard_error(view_shifts(
+            seq.points, [seq.Ks[i] for i in views], [seq.T_world_camcv[i] for i in views], [seq.masks[i] for i in views],
+            seq.diameter), self.config.trim))
 
     def score(self, seq1: SequenceData, seq2: SequenceData, T_seq1_seq2: np.ndarray) -> Score:
         c = self.config
@@ -153,8 +187,13 @@ class Silhouette:
         o21 = outside_fraction(p2_in_1, seq1, c.tolerance_px, c.trim)
         o12 = outside_fraction(p1_in_2, seq2, c.tolerance_px, c.trim)
         f1, f2 = self.floor(seq1), self.floor(seq2)
-        return Score(-0.5 * (o21 + o12), {"outside_seq1_masks": o21, "outside_seq2_masks": o12, "floor_seq1": f1, "floor_seq2": f2},
-                     silhouette_trusts(o21, o12, f1, f2, c.max_outside, c.floor_mult))
+        e1, e2 = self.view_error(seq1), self.view_error(seq2)
+        precision = registration_precision(e1, e2)
+        details = {"outside_seq1_masks": o21, "outside_seq2_masks": o12, "floor_seq1": f1, "floor_seq2": f2,
+                   "view_error_seq1": e1, "view_error_seq2": e2, "precision": precision}
+        trusted = (silhouette_trusts(o21, o12, f1, f2, c.max_outside, c.floor_mult)
+                   and precise_enough(precision, c.precision_sigmas, c.tolerance_frac))
+        return Score(-0.5 * (o21 + o12), details, trusted)
 
 
 def view_direction(seq: SequenceData) -> np.ndarray:
@@ -175,14 +214,16 @@ class Combined:
     def __init__(self, config: CombinedConfig) -> None:
         self.config = config
         self.silhouette = Silhouette(SilhouetteConfig(tolerance_px=config.tolerance_px, max_outside=config.max_outside,
-                                                      trim=config.trim, floor_mult=config.floor_mult))
+                                                      trim=config.trim, floor_mult=config.floor_mult,
+                                                      precision_sigmas=config.precision_sigmas,
+                                                      tolerance_frac=config.tolerance_frac))
         self.chamfer = Chamfer(ChamferConfig(truncate_frac=config.truncate_frac, min_fitness=config.min_fitness))
 
     def score(self, seq1: SequenceData, seq2: SequenceData, T_seq1_seq2: np.ndarray) -> Score:
         s, c = self.silhouette.score(seq1, seq2, T_seq1_seq2), self.chamfer.score(seq1, seq2, T_seq1_seq2)
         details = {**s.details, **c.details, "opposition": opposition(seq1, seq2, T_seq1_seq2)}
         trusted = self.config.trusts(details["outside_seq1_masks"], details["outside_seq2_masks"], details["fitness"],
-                                     details["floor_seq1"], details["floor_seq2"])
+                                     details["floor_seq1"], details["floor_seq2"], details["precision"])
         value = s.value + self.config.chamfer_weight * c.value + self.config.opposite_weight * details["opposition"]
         return Score(value, details, trusted)
 

@@ -130,6 +130,14 @@ def _cell(value, fmt: str = "{}") -> str:
     return f'<td data-v="{html.escape(str(value))}">{html.escape(fmt.format(value))}</td>'
 
 
+def _precision_html(reg: dict) -> str:
+    d = reg.get("score_details", {})
+    if "precision" not in d:
+        return ""
+    return (f" The views allow a precision of {100 * d['precision']:.2f}% of d (one standard error; sequence 1's views "
+            f"{100 * d['view_error_seq1']:.2f}%, sequence 2's {100 * d['view_error_seq2']:.2f}%).")
+
+
 def write_report_html(out: Path, reg: dict, seqs: list[SequenceData], labels: dict[str, list[ImageLabel]],
                       qa: list[dict], worst: int = 8) -> None:
     """report.html beside report.png, with report_SEQ.png contact sheets and report_worst.png."""
@@ -161,7 +169,7 @@ img{{max-width:100%}} pre{{background:#f6f6f6;padding:6px}}</style>
 <script>{_SORT_JS}</script></head><body>
 <h1>{html.escape(str(reg['object']['name']))}: sequence 2 registered into sequence 1</h1>
 <p>Best hypothesis <b>{html.escape(str(reg['source']))}</b>, refined by {html.escape(str(reg['refiner']))}, score
-{reg['score']:.4f}: <b id="verdict">{verdict}</b>. Unit: {html.escape(str(reg['unit']))}. Symmetries of the merged model: {n_sym}.</p>
+{reg['score']:.4f}: <b id="verdict">{verdict}</b>.{_precision_html(reg)} Unit: {html.escape(str(reg['unit']))}. Symmetries of the merged model: {n_sym}.</p>
 <pre>T_seq1_seq2 =\n{html.escape(np.array2string(T, precision=5, suppress_small=True))}</pre>
 <h2>Registration</h2><img id="summary" src="report.png" alt="registration summary">
 <h2>Label check</h2>
