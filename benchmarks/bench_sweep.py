@@ -2,7 +2,7 @@
 registration is right, and whether it says so, as mask error, bad frames and pose noise grow.
 
     .venv/bin/python benchmarks/bench_sweep.py --work /tmp/bench_sweep [--objects 5 p1] [--axes mask bad pose]
-        [--trials 8] [--ledger benchmarks/sweep_ledger.json] [--train-args ...]
+        [--trials 8] [--ledger benchmarks/sweep_ledger.json] [--reregister] [--train-args ...]
 
 Each trial is a case of its own: the object rendered clean (the wide setting, 60 views per side,
 128x128) except for the swept error at one level, with the trial number as the render seed (camera
@@ -181,6 +181,18 @@ def write_report(root: Path, args: argparse.Namespace) -> str:
     return text
 
 
+def reregister(root: Path, ledger_path: Path) -> None:
+    """The ledger's cases whose runs are still under `root`, registered again by this checkout."""
+    for key in read_ledger(ledger_path):
+        work = root / key
+        if not all((work / "runs" / s).is_dir() for s in ("seq1", "seq2")):
+            print(f"{key}: runs gone, kept as recorded", flush=True)
+            continue
+        print(f"{key}: registering again", flush=True)
+        results = br.register_all(work, False, METHODS, redo=("three-refiners",))
+        record(ledger_path, key, results)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", default="/tmp/bench_sweep")
@@ -189,10 +201,15 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=8)
     ap.add_argument("--ledger", type=Path, default=br.ROOT / "benchmarks" / "sweep_ledger.json",
                     help="finished cases' outcomes, kept across machines (commit it)")
+    ap.add_argument("--reregister", action="store_true",
+                    help="register again, with this checkout, every case of the ledger whose trained runs are under --work "
+                         "(the default method only; fpfh does not change), update the ledger, then go on")
     ap.add_argument("--train-args", nargs=argparse.REMAINDER, default=[], help="extra ns-train flags, last on the line")
     args = ap.parse_args()
     root = Path(args.work)
     root.mkdir(parents=True, exist_ok=True)
+    if args.reregister:
+        reregister(root, args.ledger)
     for t in range(args.trials):
         for obj in args.objects:
             for axis, level in cases(args.axes):
