@@ -10,16 +10,16 @@ import torch
 from nerfreg_ns.data.capture import gross_error
 from nerfreg_ns.data.images import read_mask, write_png
 from nerfreg_ns.geometry.cameras import c2w_opencv_to_opengl, camera_poses
-from nerfreg_ns.nerf.hull import carve, disagreeing_frames, frame_agreement
+from nerfreg_ns.nerf.hull import KEPT, carve, carvers, disagreeing_frames, frame_agreement
 
 RADIUS = 0.3
 
 
-def _sphere_views(n: int = 24, size: int = 64, seed: int = 0):
-    """Cameras around a sphere of RADIUS at the origin, OpenGL c2w (n, 3, 4), K (n, 3, 3)
-    (continuous pixel coordinates), and the exact masks."""
+def _views(hits, n: int = 24, size: int = 64, seed: int = 0, elevation=(-60, 60)):
+    """Cameras around the origin, OpenGL c2w (n, 3, 4), K (n, 3, 3) (continuous pixel
+    coordinates), and the exact masks of the shape `hits(origin (3,), dirs (H, W, 3))` draws."""
     rng = np.random.default_rng(seed)
-    poses = camera_poses(n, (-60, 60), 1.5, rng)
+    poses = camera_poses(n, elevation, 1.5, rng)
     f = 1.2 * size
     K = torch.tensor([[f, 0, size / 2], [0, f, size / 2], [0, 0, 1]], dtype=torch.float32).expand(n, 3, 3)
     v, u = np.mgrid[:size, :size] + 0.5
@@ -27,11 +27,29 @@ def _sphere_views(n: int = 24, size: int = 64, seed: int = 0):
     for T in poses:
         d = np.stack([(u - size / 2) / f, (v - size / 2) / f, np.ones_like(u)], -1) @ T[:3, :3].T
         d /= np.linalg.norm(d, axis=-1, keepdims=True)
-        o = T[:3, 3]
-        b = d @ o
-        masks.append(torch.from_numpy(b * b - (o @ o - RADIUS**2) > 0))
+        masks.append(torch.from_numpy(hits(T[:3, 3], d)))
     c2w = torch.tensor(np.stack([c2w_opencv_to_opengl(T)[:3] for T in poses]), dtype=torch.float32)
     return c2w, K, masks
+
+
+def _sphere(o, d):
+    b = d @ o
+    return b * b - (o @ o - RADIUS**2) > 0
+
+
+def _sphere_views(n: int = 24, size: int = 64, seed: int = 0):
+    return _views(_sphere, n, size, seed)
+
+
+HALF = np.array([0.4, 0.3, 0.06])
+"""A flat plate's half extents."""
+
+
+def _plate(o, d):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t0, t1 = (-HALF - o) / d, (HALF - o) / d
+    near, far = np.minimum(t0, t1).max(-1), np.maximum(t0, t1).min(-1)
+    return far > np.maximum(near, 0)
 
 
 def _sphere_voxels_kept(occ: torch.Tensor, aabb: torch.Tensor) -> float:
@@ -71,20 +89,46 @@ def test_space_few_cameras_see_is_not_kept():
 
 
 def test_frames_whose_mask_disagrees_are_found():
-    c2w, K, masks = _sphere_views(seed=2)
+    """Pieces cut from three masks at the outline: each is found, since some other view (of 36
+    around the sphere) sees the same piece against the background."""
+    c2w, K, masks = _sphere_views(n=36, seed=2)
     rng = np.random.default_rng(4)
     bad = list(masks)
     for i in (2, 9, 17):
         m, _ = gross_error(masks[i].numpy(), rng)
         bad[i] = torch.from_numpy(m)
     aabb = torch.tensor([[-0.5] * 3, [0.5] * 3])
-    occ = carve(c2w, K, bad, aabb, 48, votes=2)
-    disagreement = frame_agreement(c2w, K, bad, aabb, occ, tol_px=0.0)
+    voters = carvers(c2w, K, bad, aabb, 48, votes=2)
+    disagreement = frame_agreement(c2w, K, bad, aabb, voters >= KEPT, voters, tol_px=0.0)
     flagged = disagreeing_frames(disagreement)
     assert flagged.nonzero()[:, 0].tolist() == [2, 9, 17]
     assert float(disagreement[~flagged].max()) < 0.01
-    clean = frame_agreement(c2w, K, masks, aabb, carve(c2w, K, masks, aabb, 48, votes=2), tol_px=0.0)
+    voters = carvers(c2w, K, masks, aabb, 48, votes=2)
+    assert not disagreeing_frames(frame_agreement(c2w, K, masks, aabb, voters >= KEPT, voters, tol_px=0.0)).any()
+
+
+def test_a_clean_view_that_alone_bounds_empty_space_is_not_flagged():
+    """A flat plate seen from above, down to 3 degrees: only the lowest views see under it
+    against the background, so the hull keeps space below the plate that one of them alone
+    carves, and its silhouette there exceeds that view's mask. No other view needs that space,
+    so the view is not blamed; a piece cut from the same view's mask is."""
+    c2w, K, masks = _views(_plate, n=30, seed=3, elevation=(3, 80))
+    aabb = torch.tensor([[-0.5] * 3, [0.5] * 3])
+    voters = carvers(c2w, K, masks, aabb, 48, votes=2)
+    z = torch.linspace(-0.5, 0.5, 49)[:-1] + 0.5 / 48
+    below = (z < -HALF[2] - 0.05)[None, None, :].expand(48, 48, 48)
+    lowest = int(torch.argmin(c2w[:, 2, 3]))
+    assert ((voters == lowest) & below).sum() > 0  # the loose space exists, carved by the lowest view alone
+    clean = frame_agreement(c2w, K, masks, aabb, voters >= KEPT, voters, tol_px=0.0)
     assert not disagreeing_frames(clean).any()
+    bad = list(masks)
+    m = masks[lowest].numpy().copy()
+    ys, xs = np.nonzero(m)
+    m[:, xs.max() - (xs.max() - xs.min()) // 4:] = False  # the plate's far quarter cut off
+    bad[lowest] = torch.from_numpy(m)
+    voters = carvers(c2w, K, bad, aabb, 48, votes=2)
+    flagged = disagreeing_frames(frame_agreement(c2w, K, bad, aabb, voters >= KEPT, voters, tol_px=0.0))
+    assert flagged.nonzero()[:, 0].tolist() == [lowest]
 
 
 def test_masks_are_thresholded_at_half_scale(tmp_path):

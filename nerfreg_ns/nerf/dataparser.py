@@ -88,12 +88,12 @@ class NerfregDataParser(Nerfstudio):
         clock = StageClock()
         try:
             with clock.stage("visual hull"):
-                aabb, occ = visual_hull(cams.camera_to_worlds, K, masks, c.hull_res, tol_px=c.mask_dilate_px,
+                aabb, occ, voters = visual_hull(cams.camera_to_worlds, K, masks, c.hull_res, tol_px=c.mask_dilate_px,
                                         votes=c.carve_votes if len(masks) >= c.few_views else 1, min_seen_frac=c.min_seen_frac)
         except ValueError as e:
             fail(f"{c.data}: {e}")
         with clock.stage("frame check"):
-            disagreement = frame_agreement(cams.camera_to_worlds, K, masks, aabb, occ, c.mask_dilate_px)
+            disagreement = frame_agreement(cams.camera_to_worlds, K, masks, aabb, occ, voters, c.mask_dilate_px)
         self.setup_stages = clock
         return aabb, occ, disagreement, disagreeing_frames(disagreement)
 

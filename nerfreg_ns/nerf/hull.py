@@ -25,9 +25,21 @@ def outside_distance(mask: Tensor) -> Tensor:
 
 def carve(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, res: int, min_views: int = 3,
           tol_px: float = 0.0, votes: int = 1, min_seen_frac: float = 0.0, outside: Optional[list[Tensor]] = None) -> Tensor:
-    """Occupancy (res, res, res) bool, indexed [x, y, z], of the voxels of `aabb` (2, 3) that
-    fewer than `votes` views see more than `tol_px` outside their mask (H, W) bool, and that at
-    least `min_views` cameras and a fraction `min_seen_frac` of them see.
+    """Occupancy (res, res, res) bool: `carvers`' voxels that are kept."""
+    return carvers(c2w, K, masks, aabb, res, min_views, tol_px, votes, min_seen_frac, outside) >= KEPT
+
+
+KEPT = -1
+"""In `carvers`' grid: a voxel kept that no view sees outside its mask; values >= 0 name the one view that does."""
+CARVED = -2
+
+
+def carvers(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, res: int, min_views: int = 3,
+            tol_px: float = 0.0, votes: int = 1, min_seen_frac: float = 0.0, outside: Optional[list[Tensor]] = None) -> Tensor:
+    """The voxels of `aabb` (2, 3), (res, res, res) int32 indexed [x, y, z]: `CARVED`, or kept
+    (fewer than `votes` views see them more than `tol_px` outside their mask (H, W) bool, and
+    at least `min_views` cameras and a fraction `min_seen_frac` of them see them) with `KEPT`
+    or, where one view alone saw them outside its mask, that view's index.
 
     Several views must agree before carving, so one frame whose mask misses a piece of the part
     does not cut it; space that few cameras see (cones towards each camera) is not the object's,
@@ -44,6 +56,7 @@ def carve(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, res: int, m
     alive = torch.arange(len(pts), device=dev)
     seen_count = torch.zeros(len(pts), dtype=torch.int32, device=dev)
     out_votes = torch.zeros(len(pts), dtype=torch.int32, device=dev)
+    voter = torch.full((len(pts),), KEPT, dtype=torch.int32, device=dev)
     for i, mask in enumerate(masks):
         R, t = c2w[i, :3, :3], c2w[i, :3, 3]
         h, w = mask.shape
@@ -56,28 +69,33 @@ def carve(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, res: int, m
         far = outside[i].to(dev)[vi, ui] > tol_px if tol_px > 0 else ~mask.to(dev)[vi, ui]
         seen_count[alive] += seen.int()
         out_votes[alive] += (seen & far).int()
+        voter[alive[seen & far]] = i  # only the sole voter's mark matters: more votes carve
         alive = alive[out_votes[alive] < votes]
     occ = torch.zeros(len(pts), dtype=torch.bool, device=dev)
     occ[alive] = True
     need = max(min(min_views, len(masks)), int(np.ceil(min_seen_frac * len(masks))))
     occ &= seen_count >= need
-    return occ.reshape(res, res, res)
+    return torch.where(occ, voter, torch.full_like(voter, CARVED)).reshape(res, res, res)
 
 
 RAY_CHUNK = 1 << 15
 """Rays marched at once when drawing silhouettes (each holds `steps` samples in memory)."""
 
 
-def frame_agreement(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, occ: Tensor, tol_px: float = 1.0) -> Tensor:
-    """Per view (N,): the area where its mask and the hull's silhouette disagree by more than
-    the carving's slack, over the mask's area.
+def frame_agreement(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, occ: Tensor, voters: Tensor,
+                    tol_px: float = 1.0) -> Tensor:
+    """Per view (N,): how much its mask disagrees with the others, as a fraction of its area:
+    `blob_added` plus `piece_missing`."""
+    return blob_added(c2w, K, masks, aabb, occ, tol_px) + piece_missing(c2w, K, masks, aabb, voters, tol_px)
 
-    Every surviving voxel projects inside each view's mask (within `tol_px`, the hull's one-voxel
-    margin, and the one outside vote a voxel may carry), and the part lies inside the hull, so a
-    clean frame disagrees by almost nothing, however loose the hull is elsewhere. A blob added
-    to a mask lies outside the hull's silhouette (the other views carve it); a piece missing
-    leaves the hull's silhouette outside the mask. Silhouettes: a ray through every pixel
-    centre, marched through the occupancy.
+
+def blob_added(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, occ: Tensor, tol_px: float = 1.0) -> Tensor:
+    """Per view (N,): the area of its mask outside the hull's silhouette by more than the
+    carving's slack, over the mask's area.
+
+    Every part of the object lies inside the hull, so a clean frame's mask is covered by the
+    hull's silhouette; a blob added to one mask lies outside it (the other views carve it).
+    Silhouettes: a ray through every pixel centre, marched through the occupancy.
     """
     import cv2
 
@@ -98,9 +116,71 @@ def frame_agreement(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, o
         r = int(np.ceil(tol + 1.5 * float(Ki[0, 0]) * voxel / max(dist, 1e-6)))
         ker = np.ones((2 * r + 1, 2 * r + 1), np.uint8)
         sil, m = hit.view(h, w).cpu().numpy().astype(np.uint8), mask.cpu().numpy().astype(np.uint8)
-        excess = (m > cv2.dilate(sil, ker)).sum() + (sil > cv2.dilate(m, ker)).sum()
-        out.append(float(excess) / max(float(m.sum()), 1.0))
+        out.append(float((m > cv2.dilate(sil, ker)).sum()) / max(float(m.sum()), 1.0))
     return torch.tensor(out, dtype=torch.float32)
+
+
+def sole_support(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, voters: Tensor, tol_px: float = 1.0) -> Tensor:
+    """(N, N): [i, j] the fraction of view j's mask (eroded by the slack) whose pixels see
+    nothing of the hull but voxels that view i alone carves (`carvers`).
+
+    A piece missing from view i's mask removes part of the object that the others see: where
+    that part shows against the background in view j, j's mask needs it, and only i's lone
+    vote stands against it. Space no other view needs costs nothing, so a clean view that is
+    the only one to bound some empty space (the underside, seen edge-on from the lowest view)
+    is not blamed for the looseness of the hull there. Voxel centres are splatted at a scale
+    where a voxel spans at most a pixel, so the kept voxels' footprints leave no holes.
+    """
+    import cv2
+
+    n = len(masks)
+    res = voters.shape[0]
+    idx = (voters >= KEPT).nonzero()
+    owner = voters[idx[:, 0], idx[:, 1], idx[:, 2]].long()
+    if not (owner >= 0).any():
+        return torch.zeros(n, n)
+    voxel = (aabb[1] - aabb[0]) / res
+    pts = aabb[0] + (idx.to(aabb.dtype) + 0.5) * voxel
+    centre = (aabb[0] + aabb[1]) / 2
+    none = n  # a pixel no voxel reaches
+    dev = voters.device
+    out = torch.zeros(n, n)
+    for j, mask in enumerate(masks):
+        h, w = mask.shape
+        dist = float((c2w[j, :3, 3] - centre).norm())
+        footprint = float(K[j, 0, 0]) * float(voxel[0]) / max(dist, 1e-6)
+        side = max(8, int(max(h, w) * min(1.0, 0.8 / max(footprint, 1e-6))))
+        Kj, m, tol = _reduced(K[j].to(dev), mask, tol_px, side)
+        h, w = m.shape
+        R, t = c2w[j, :3, :3], c2w[j, :3, 3]
+        p = (pts - t) @ R  # world -> OpenGL camera
+        z = -p[:, 2]
+        u = (Kj[0, 0] * p[:, 0] / z + Kj[0, 2]).floor().long()
+        v = (-Kj[1, 1] * p[:, 1] / z + Kj[1, 2]).floor().long()
+        ok = (z > 0) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
+        pix = v[ok] * w + u[ok]
+        o = owner[ok]
+        # a pixel rests on view i alone when every voxel it sees is i's: min == max == i
+        lo = torch.full((h * w,), none, dtype=torch.long, device=dev).scatter_reduce(0, pix, o, "amin")
+        hi = torch.full((h * w,), -1, dtype=torch.long, device=dev).scatter_reduce(0, pix, o, "amax")
+        r = int(np.ceil(tol)) + 1
+        inner = cv2.erode(m.cpu().numpy().astype(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8))
+        alone = ((lo == hi) & (lo >= 0)).view(h, w).cpu().numpy().astype(np.uint8) & inner
+        alone = cv2.morphologyEx(alone, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))  # not single pixels of rag
+        sel = torch.from_numpy(alone.reshape(-1) > 0).to(dev)
+        counts = torch.bincount(lo[sel], minlength=n)[:n].float().cpu()
+        counts[j] = 0
+        out[:, j] = counts / max(float(inner.sum()), 1.0)
+    return out
+
+
+def piece_missing(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, voters: Tensor, tol_px: float = 1.0) -> Tensor:
+    """Per view (N,): the object its mask leaves out that other views need (`sole_support`),
+    as the largest fraction of another view's mask it explains alone.
+
+    The largest, not the mean: a piece cut from one mask shows against the background only in
+    the views that look at it from a similar side."""
+    return sole_support(c2w, K, masks, aabb, voters, tol_px).amax(1)
 
 
 CHECK_MAX_SIDE = 320
@@ -108,12 +188,12 @@ CHECK_MAX_SIDE = 320
 hull's voxels span several pixels of a larger image anyway)."""
 
 
-def _reduced(K: Tensor, mask: Tensor, tol_px: float) -> tuple[Tensor, Tensor, float]:
-    """A view shrunk to `CHECK_MAX_SIDE`: continuous intrinsics (3, 3), mask (h, w) bool, tolerance (px)."""
+def _reduced(K: Tensor, mask: Tensor, tol_px: float, max_side: int = CHECK_MAX_SIDE) -> tuple[Tensor, Tensor, float]:
+    """A view shrunk to `max_side`: continuous intrinsics (3, 3), mask (h, w) bool, tolerance (px)."""
     from nerfreg_ns.geometry.cameras import reduced_size, shrink_mask
 
     h, w = mask.shape
-    nw, nh = reduced_size(w, h, CHECK_MAX_SIDE)
+    nw, nh = reduced_size(w, h, min(max_side, CHECK_MAX_SIDE))
     if (nw, nh) == (w, h):
         return K, mask, tol_px
     sx, sy = nw / w, nh / h
@@ -137,11 +217,12 @@ def dilate(occ: Tensor, voxels: int = 1) -> Tensor:
 
 
 def visual_hull(c2w: Tensor, K: Tensor, masks: list[Tensor], res: int, margin_voxels: int = 2, tol_px: float = 0.0,
-                votes: int = 1, min_seen_frac: float = 0.0) -> tuple[Tensor, Tensor]:
+                votes: int = 1, min_seen_frac: float = 0.0) -> tuple[Tensor, Tensor, Tensor]:
     """Coarse-to-fine hull: carve [-1, 1]^3 at 64^3, shrink the box to what is left, carve again
     (`carve`'s tolerance, votes and seen fraction at both levels).
 
-    Returns (aabb (2, 3), occupancy (res, res, res) bool [x, y, z]) with a safety margin.
+    Returns aabb (2, 3), the occupancy (res, res, res) bool [x, y, z] with a safety margin, and
+    the fine level's `carvers` (res, res, res) int32, without it.
     """
     outside = [outside_distance(m) for m in masks] if tol_px > 0 else None  # once for both levels
     opts = dict(tol_px=tol_px, votes=votes, min_seen_frac=min_seen_frac, outside=outside)
@@ -155,7 +236,8 @@ def visual_hull(c2w: Tensor, K: Tensor, masks: list[Tensor], res: int, margin_vo
     hi = box[0] + (idx.max(0).values + 1 + margin_voxels) * size
     centre, half = (lo + hi) / 2, (hi - lo).max() / 2  # cubic, so voxels are isotropic
     aabb = torch.stack([centre - half, centre + half])
-    return aabb, dilate(carve(c2w, K, masks, aabb, res, **opts), 1)
+    voters = carvers(c2w, K, masks, aabb, res, **opts)
+    return aabb, dilate(voters >= KEPT, 1), voters
 
 
 def ray_box(origins: Tensor, dirs: Tensor, aabb: Tensor) -> tuple[Tensor, Tensor]:
