@@ -8,9 +8,11 @@ A case is `OBJECT:KIND[:SEED]`: OBJECT as in `bench_register.py` (5, p1, ...), K
 and `pose2` (1 and 2 degrees of pose noise with 1% and 2% of d in position), each otherwise the
 wide clean setting (60 views per side, 128x128), rendered as `bench_sweep.py` renders its trials.
 Nothing is trained: each sequence goes through the dataparser's own reading, hull and check.
-`truth.json` names the bad frames. Per sequence it prints the frames flagged, with the two terms
-of the check (`blob_added`, `piece_missing`), and the same for the previous rule (the hull's
-silhouette outside the mask, in place of `piece_missing`), then the totals.
+`truth.json` names the bad frames. Per sequence it prints what the check (`checked_hull`, as the
+dataparser runs it) caught and flagged wrongly, the same for the previous rule (one round, the
+hull's silhouette outside the mask in place of `piece_missing`) and for the first round alone,
+and the seconds the check and the previous rule took; then
+the totals. Scores per frame go to WORK/results.json.
 """
 
 from __future__ import annotations
@@ -80,33 +82,33 @@ def check(seq_dir: Path, bad: dict[int, str]) -> dict:
     """The dataparser's frame check on one sequence, and the previous rule's, against the truth."""
     from nerfreg_ns.data.images import read_mask
     from nerfreg_ns.nerf.dataparser import NerfregDataParserConfig
-    from nerfreg_ns.nerf.hull import blob_added, disagreeing_frames, piece_missing, visual_hull
+    from nerfreg_ns.nerf.hull import blob_added, checked_hull, disagreeing_frames, piece_missing, visual_hull
 
     cfg = NerfregDataParserConfig(data=seq_dir)
     dp = cfg.setup()
-    dp._hull_cache = (torch.zeros(2, 3), None, None, None)  # the outputs only: the hull is computed below, term by term
+    dp._hull_cache = (torch.zeros(2, 3), None, None, None)  # the outputs only: the check is run below, timed
     out = dp._generate_dataparser_outputs("train")
     masks = [torch.from_numpy(read_mask(f)) for f in out.metadata["fg_mask_filenames"]]
     frames = [int(Path(f).stem.split("_")[-1]) for f in out.image_filenames]
     c2w, K = out.cameras.camera_to_worlds, out.cameras.get_intrinsics_matrices()
+    opts = dict(tol_px=cfg.mask_dilate_px, votes=cfg.carve_votes, min_seen_frac=cfg.min_seen_frac)
     t0 = time.perf_counter()
-    aabb, occ, voters = visual_hull(c2w, K, masks, cfg.hull_res, tol_px=cfg.mask_dilate_px, votes=cfg.carve_votes,
-                                    min_seen_frac=cfg.min_seen_frac)
+    now = checked_hull(c2w, K, masks, cfg.hull_res, **opts)
     t1 = time.perf_counter()
+    aabb, occ, voters = visual_hull(c2w, K, masks, cfg.hull_res, **opts)
     blob = blob_added(c2w, K, masks, aabb, occ, cfg.mask_dilate_px)
-    t2 = time.perf_counter()
-    missing = piece_missing(c2w, K, masks, aabb, voters, cfg.mask_dilate_px)
-    t3 = time.perf_counter()
     before = blob + hull_outside_mask(c2w, K, masks, aabb, occ, cfg.mask_dilate_px)
+    t2 = time.perf_counter()
+    one_round = blob + piece_missing(c2w, K, masks, aabb, voters, cfg.mask_dilate_px)
     is_bad = np.array([f in bad for f in frames])
-    row = {"frames": len(frames), "bad": int(is_bad.sum()), "seconds": {"hull": t1 - t0, "blob": t2 - t1, "missing": t3 - t2}}
-    for rule, score in (("now", blob + missing), ("before", before)):
-        flagged = disagreeing_frames(score).numpy()
+    row = {"frames": len(frames), "bad": int(is_bad.sum()), "seconds": {"now": t1 - t0, "before": t2 - t1}}
+    for rule, flagged in (("now", now.flagged.numpy()), ("one round", disagreeing_frames(one_round).numpy()),
+                          ("before", disagreeing_frames(before).numpy())):
         row[rule] = {"caught": int((flagged & is_bad).sum()), "false": int((flagged & ~is_bad).sum()),
                      "missed": [f"{frames[k]} ({bad[frames[k]]})" for k in np.nonzero(is_bad & ~flagged)[0]],
                      "false_frames": [frames[k] for k in np.nonzero(flagged & ~is_bad)[0]]}
-    row["terms"] = {frames[k]: [round(float(blob[k]), 3), round(float(missing[k]), 3), round(float(before[k]), 3)]
-                    for k in np.nonzero(is_bad | (blob + missing > 0.01).numpy())[0]}
+    row["scores"] = {frames[k]: [round(float(now.disagreement[k]), 3), round(float(before[k]), 3)]
+                     for k in np.nonzero(is_bad | (now.disagreement > 0.01).numpy() | (before > 0.01).numpy())[0]}
     return row
 
 
@@ -116,7 +118,7 @@ def main() -> None:
     ap.add_argument("--cases", nargs="+", default=DEFAULT_CASES)
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    totals = {rule: {"caught": 0, "bad": 0, "false": 0, "clean": 0} for rule in ("now", "before")}
+    totals = {rule: {"caught": 0, "bad": 0, "false": 0, "clean": 0} for rule in ("now", "one round", "before")}
     results = {}
     for spec in args.cases:
         case = render(spec, args.work)
@@ -130,11 +132,9 @@ def main() -> None:
                 t["bad"] += row["bad"]
                 t["false"] += row[rule]["false"]
                 t["clean"] += row["frames"] - row["bad"]
-            print(f"{spec:14s} {seq}  now: {row['now']['caught']}/{row['bad']} bad, {row['now']['false']} clean flagged"
-                  f"  before: {row['before']['caught']}/{row['bad']}, {row['before']['false']}"
-                  f"  missed now: {row['now']['missed']}  clean flagged now: {row['now']['false_frames']}"
-                  f"  before: {row['before']['false_frames']}  ({row['seconds']['hull']:.1f} / {row['seconds']['blob']:.1f}"
-                  f" / {row['seconds']['missing']:.1f} s)", flush=True)
+            print(f"{spec:14s} {seq}  " + "  ".join(f"{rule}: {row[rule]['caught']}/{row['bad']} bad caught, clean flagged "
+                                                  f"{row[rule]['false_frames']}, missed {row[rule]['missed']}" for rule in totals)
+                  + f"  ({row['seconds']['now']:.1f} / {row['seconds']['before']:.1f} s)", flush=True)
         (args.work / "results.json").write_text(json.dumps({"cases": results, "totals": totals}, indent=1))
     for rule, t in totals.items():
         print(f"{rule}: bad frames caught {t['caught']}/{t['bad']}, clean frames flagged {t['false']}/{t['clean']}")

@@ -20,7 +20,7 @@ from nerfstudio.data.scene_box import SceneBox
 from nerfreg_ns.data.images import read_image, read_mask
 from nerfreg_ns.data.nerfstudio_io import read_nerfstudio_dataset
 from nerfreg_ns.errors import ExitCode, NerfregError
-from nerfreg_ns.nerf.hull import disagreeing_frames, frame_agreement, visual_hull
+from nerfreg_ns.nerf.hull import checked_hull
 from nerfreg_ns.stages import StageClock
 
 
@@ -87,15 +87,13 @@ class NerfregDataParser(Nerfstudio):
         c = self.config
         clock = StageClock()
         try:
-            with clock.stage("visual hull"):
-                aabb, occ, voters = visual_hull(cams.camera_to_worlds, K, masks, c.hull_res, tol_px=c.mask_dilate_px,
-                                        votes=c.carve_votes if len(masks) >= c.few_views else 1, min_seen_frac=c.min_seen_frac)
+            with clock.stage("visual hull and frame check"):
+                hull = checked_hull(cams.camera_to_worlds, K, masks, c.hull_res, tol_px=c.mask_dilate_px,
+                                    votes=c.carve_votes if len(masks) >= c.few_views else 1, min_seen_frac=c.min_seen_frac)
         except ValueError as e:
             fail(f"{c.data}: {e}")
-        with clock.stage("frame check"):
-            disagreement = frame_agreement(cams.camera_to_worlds, K, masks, aabb, occ, voters, c.mask_dilate_px)
         self.setup_stages = clock
-        return aabb, occ, disagreement, disagreeing_frames(disagreement)
+        return hull
 
 
 def _without_images(out, drop: set[Path]):

@@ -7,7 +7,7 @@ Coordinates here are nerfstudio's (after the dataparser transform); cameras are 
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import numpy as np
 import torch
@@ -24,9 +24,10 @@ def outside_distance(mask: Tensor) -> Tensor:
 
 
 def carve(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, res: int, min_views: int = 3,
-          tol_px: float = 0.0, votes: int = 1, min_seen_frac: float = 0.0, outside: Optional[list[Tensor]] = None) -> Tensor:
+          tol_px: float = 0.0, votes: int = 1, min_seen_frac: float = 0.0, outside: Optional[list[Tensor]] = None,
+          voting: Optional[Tensor] = None) -> Tensor:
     """Occupancy (res, res, res) bool: `carvers`' voxels that are kept."""
-    return carvers(c2w, K, masks, aabb, res, min_views, tol_px, votes, min_seen_frac, outside) >= KEPT
+    return carvers(c2w, K, masks, aabb, res, min_views, tol_px, votes, min_seen_frac, outside, voting) >= KEPT
 
 
 KEPT = -1
@@ -35,7 +36,8 @@ CARVED = -2
 
 
 def carvers(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, res: int, min_views: int = 3,
-            tol_px: float = 0.0, votes: int = 1, min_seen_frac: float = 0.0, outside: Optional[list[Tensor]] = None) -> Tensor:
+            tol_px: float = 0.0, votes: int = 1, min_seen_frac: float = 0.0, outside: Optional[list[Tensor]] = None,
+            voting: Optional[Tensor] = None) -> Tensor:
     """The voxels of `aabb` (2, 3), (res, res, res) int32 indexed [x, y, z]: `CARVED`, or kept
     (fewer than `votes` views see them more than `tol_px` outside their mask (H, W) bool, and
     at least `min_views` cameras and a fraction `min_seen_frac` of them see them) with `KEPT`
@@ -45,7 +47,8 @@ def carvers(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, res: int,
     does not cut it; space that few cameras see (cones towards each camera) is not the object's,
     whatever their masks say. c2w (N, 3, 4) OpenGL camera-to-world, K (N, 3, 3) continuous
     pixel coordinates. Carved voxels leave the candidate set, so the work shrinks as it proceeds.
-    `outside`: the masks' `outside_distance` maps when already computed.
+    `outside`: the masks' `outside_distance` maps when already computed. `voting` (N,) bool: the
+    views whose masks may carve (default all); the others still count as seeing.
     """
     if tol_px > 0 and outside is None:
         outside = [outside_distance(m) for m in masks]
@@ -68,6 +71,8 @@ def carvers(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, res: int,
         ui, vi = u.clamp(0, w - 1).long(), v.clamp(0, h - 1).long()
         far = outside[i].to(dev)[vi, ui] > tol_px if tol_px > 0 else ~mask.to(dev)[vi, ui]
         seen_count[alive] += seen.int()
+        if voting is not None and not bool(voting[i]):
+            continue
         out_votes[alive] += (seen & far).int()
         voter[alive[seen & far]] = i  # only the sole voter's mark matters: more votes carve
         alive = alive[out_votes[alive] < votes]
@@ -204,10 +209,52 @@ def _reduced(K: Tensor, mask: Tensor, tol_px: float, max_side: int = CHECK_MAX_S
     return K, torch.from_numpy(small).to(mask.device), tol_px * max(sx, sy)
 
 
+def disagreement_threshold(disagreement: Tensor, floor: float = 0.03) -> float:
+    """The level (`frame_agreement`, fraction of a mask's area) above which a frame disagrees:
+    `floor`, or three times the median frame's where the whole sequence is noisier."""
+    return max(floor, 3 * float(disagreement.median()))
+
+
 def disagreeing_frames(disagreement: Tensor, floor: float = 0.03) -> Tensor:
-    """Frames (bool, N) whose mask disagrees with the hull (`frame_agreement`) by more than
-    `floor` of its area and more than three times the median frame's."""
-    return disagreement > max(floor, 3 * float(disagreement.median()))
+    """Frames (bool, N) whose mask disagrees with the others (`disagreement_threshold`)."""
+    return disagreement > disagreement_threshold(disagreement, floor)
+
+
+class CheckedHull(NamedTuple):
+    aabb: Tensor
+    """(2, 3) the hull's box."""
+    occ: Tensor
+    """(R, R, R) bool [x, y, z], with a safety margin."""
+    disagreement: Tensor
+    """(N,) each frame's `frame_agreement`, as finally judged."""
+    flagged: Tensor
+    """(N,) bool: the frames whose mask disagrees with the others."""
+
+
+def checked_hull(c2w: Tensor, K: Tensor, masks: list[Tensor], res: int, tol_px: float = 0.0, votes: int = 1,
+                 min_seen_frac: float = 0.0) -> CheckedHull:
+    """`visual_hull` and the frame check (`frame_agreement`, `disagreeing_frames`); when frames
+    are flagged, a second round judges them again against the hull carved without their votes.
+
+    Two frames with pieces missing in the same place cut the hull with their two votes, and the
+    clean frames that see that place against the background then show a blob there; once the two
+    are flagged (for the space each carves alone), the hull without their votes is whole again
+    and the clean frames agree with it. The flagged frames still count as seeing (the seen
+    fraction is unchanged), so the second hull holds the first and the second round can only
+    clear frames; it keeps the first round's threshold, which a sequence-wide median would move.
+    The second hull is the one kept.
+    """
+    opts = dict(tol_px=tol_px, votes=votes, min_seen_frac=min_seen_frac)
+    aabb, occ, voters = visual_hull(c2w, K, masks, res, **opts)
+    missing = piece_missing(c2w, K, masks, aabb, voters, tol_px)
+    disagreement = blob_added(c2w, K, masks, aabb, occ, tol_px) + missing
+    level = disagreement_threshold(disagreement)
+    flagged = disagreement > level
+    if flagged.any():
+        aabb, occ, _ = visual_hull(c2w, K, masks, res, voting=~flagged, **opts)
+        disagreement = blob_added(c2w, K, masks, aabb, occ, tol_px) + missing
+        flagged &= disagreement > level
+    return CheckedHull(aabb, occ, disagreement, flagged)
 
 
 def dilate(occ: Tensor, voxels: int = 1) -> Tensor:
@@ -217,15 +264,15 @@ def dilate(occ: Tensor, voxels: int = 1) -> Tensor:
 
 
 def visual_hull(c2w: Tensor, K: Tensor, masks: list[Tensor], res: int, margin_voxels: int = 2, tol_px: float = 0.0,
-                votes: int = 1, min_seen_frac: float = 0.0) -> tuple[Tensor, Tensor, Tensor]:
+                votes: int = 1, min_seen_frac: float = 0.0, voting: Optional[Tensor] = None) -> tuple[Tensor, Tensor, Tensor]:
     """Coarse-to-fine hull: carve [-1, 1]^3 at 64^3, shrink the box to what is left, carve again
-    (`carve`'s tolerance, votes and seen fraction at both levels).
+    (`carve`'s tolerance, votes, seen fraction and voting views at both levels).
 
     Returns aabb (2, 3), the occupancy (res, res, res) bool [x, y, z] with a safety margin, and
     the fine level's `carvers` (res, res, res) int32, without it.
     """
     outside = [outside_distance(m) for m in masks] if tol_px > 0 else None  # once for both levels
-    opts = dict(tol_px=tol_px, votes=votes, min_seen_frac=min_seen_frac, outside=outside)
+    opts = dict(tol_px=tol_px, votes=votes, min_seen_frac=min_seen_frac, outside=outside, voting=voting)
     box = torch.tensor([[-1.0] * 3, [1.0] * 3], device=c2w.device)
     coarse = carve(c2w, K, masks, box, 64, **opts)
     if not coarse.any():

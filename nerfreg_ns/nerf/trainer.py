@@ -42,7 +42,7 @@ class NerfregTrainer(Trainer):
         flagged = outputs.metadata.get("frame_flagged")
         if flagged is not None and bool(flagged.any()):  # said once, when training; loading a run stays quiet
             names = ", ".join(Path(outputs.image_filenames[i]).name for i in flagged.nonzero()[:, 0].tolist())
-            print(f"{self.config.method_name}: warning: {int(flagged.sum())} frame(s) whose mask disagrees with the visual hull "
+            print(f"{self.config.method_name}: warning: {int(flagged.sum())} frame(s) whose mask disagrees with the other views "
                   f"(a blob added or a piece missing) left out of training: {names}", file=sys.stderr)
         from nerfreg_ns.nerf.saved_surface import SURFACE_FILE
 
