@@ -56,24 +56,11 @@ def hull_outside_mask(c2w, K, masks, aabb, occ, tol_px) -> torch.Tensor:
     """The previous rule's second term, per view (N,): the hull's silhouette outside the mask by
     more than the slack, over the mask's area."""
     import cv2
-    import torch.nn.functional as F
 
-    from nerfreg_ns.nerf.hull import RAY_CHUNK, _reduced, ray_hull_interval
+    from nerfreg_ns.nerf.hull import silhouettes
 
     out = []
-    voxel = float((aabb[1, 0] - aabb[0, 0]) / occ.shape[0])
-    centre = (aabb[0] + aabb[1]) / 2
-    for i, mask in enumerate(masks):
-        Ki, mask, tol = _reduced(K[i], mask, tol_px)
-        h, w = mask.shape
-        v, u = torch.meshgrid(torch.arange(h) + 0.5, torch.arange(w) + 0.5, indexing="ij")
-        d_cam = torch.stack([(u - Ki[0, 2]) / Ki[0, 0], -(v - Ki[1, 2]) / Ki[1, 1], -torch.ones_like(u)], -1).reshape(-1, 3)
-        d = F.normalize(d_cam @ c2w[i, :3, :3].T, dim=-1)
-        o = c2w[i, :3, 3].expand_as(d)
-        hit = torch.cat([ray_hull_interval(o[j : j + RAY_CHUNK], d[j : j + RAY_CHUNK], aabb, occ, 2 * occ.shape[0])[2]
-                         for j in range(0, len(d), RAY_CHUNK)])
-        r = int(np.ceil(tol + 1.5 * float(Ki[0, 0]) * voxel / float((c2w[i, :3, 3] - centre).norm())))
-        sil, m = hit.view(h, w).numpy().astype(np.uint8), mask.numpy().astype(np.uint8)
+    for sil, m, r in silhouettes(c2w, K, masks, aabb, occ, tol_px):
         out.append(float((sil > cv2.dilate(m, np.ones((2 * r + 1, 2 * r + 1), np.uint8))).sum()) / max(float(m.sum()), 1.0))
     return torch.tensor(out)
 

@@ -94,17 +94,10 @@ def frame_agreement(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, o
     return blob_added(c2w, K, masks, aabb, occ, tol_px) + piece_missing(c2w, K, masks, aabb, voters, tol_px)
 
 
-def blob_added(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, occ: Tensor, tol_px: float = 1.0) -> Tensor:
-    """Per view (N,): the area of its mask outside the hull's silhouette by more than the
-    carving's slack, over the mask's area.
-
-    Every part of the object lies inside the hull, so a clean frame's mask is covered by the
-    hull's silhouette; a blob added to one mask lies outside it (the other views carve it).
-    Silhouettes: a ray through every pixel centre, marched through the occupancy.
-    """
-    import cv2
-
-    out = []
+def silhouettes(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, occ: Tensor, tol_px: float = 1.0):
+    """Per view, at most `CHECK_MAX_SIDE` pixels: the hull's silhouette (h, w) uint8, the mask
+    (h, w) uint8, and the slack (px) within which the two may differ (the tolerance and 1.5
+    voxels). Silhouettes: a ray through every pixel centre, marched through the occupancy."""
     steps = 2 * occ.shape[0]
     voxel = float((aabb[1, 0] - aabb[0, 0]) / occ.shape[0])
     centre = (aabb[0] + aabb[1]) / 2
@@ -119,8 +112,21 @@ def blob_added(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, occ: T
                          for j in range(0, len(d), RAY_CHUNK)])
         dist = float((c2w[i, :3, 3] - centre).norm())
         r = int(np.ceil(tol + 1.5 * float(Ki[0, 0]) * voxel / max(dist, 1e-6)))
+        yield hit.view(h, w).cpu().numpy().astype(np.uint8), mask.cpu().numpy().astype(np.uint8), r
+
+
+def blob_added(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, occ: Tensor, tol_px: float = 1.0) -> Tensor:
+    """Per view (N,): the area of its mask outside the hull's silhouette by more than the
+    carving's slack (`silhouettes`), over the mask's area.
+
+    Every part of the object lies inside the hull, so a clean frame's mask is covered by the
+    hull's silhouette; a blob added to one mask lies outside it (the other views carve it).
+    """
+    import cv2
+
+    out = []
+    for sil, m, r in silhouettes(c2w, K, masks, aabb, occ, tol_px):
         ker = np.ones((2 * r + 1, 2 * r + 1), np.uint8)
-        sil, m = hit.view(h, w).cpu().numpy().astype(np.uint8), mask.cpu().numpy().astype(np.uint8)
         out.append(float((m > cv2.dilate(sil, ker)).sum()) / max(float(m.sum()), 1.0))
     return torch.tensor(out, dtype=torch.float32)
 
