@@ -87,9 +87,9 @@ class NerfregDataParser(Nerfstudio):
         c = self.config
         clock = StageClock()
         try:
-            with clock.stage("visual hull and frame check"):
-                hull = checked_hull(cams.camera_to_worlds, K, masks, c.hull_res, tol_px=c.mask_dilate_px,
-                                    votes=c.carve_votes if len(masks) >= c.few_views else 1, min_seen_frac=c.min_seen_frac)
+            hull = checked_hull(cams.camera_to_worlds, K, masks, c.hull_res, tol_px=c.mask_dilate_px,
+                                votes=c.carve_votes if len(masks) >= c.few_views else 1, min_seen_frac=c.min_seen_frac,
+                                clock=clock)
         except ValueError as e:
             fail(f"{c.data}: {e}")
         self.setup_stages = clock

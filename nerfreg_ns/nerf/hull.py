@@ -7,12 +7,15 @@ Coordinates here are nerfstudio's (after the dataparser transform); cameras are 
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import NamedTuple, Optional
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from nerfreg_ns.stages import StageClock
 
 
 def outside_distance(mask: Tensor) -> Tensor:
@@ -238,7 +241,7 @@ class CheckedHull(NamedTuple):
 
 
 def checked_hull(c2w: Tensor, K: Tensor, masks: list[Tensor], res: int, tol_px: float = 0.0, votes: int = 1,
-                 min_seen_frac: float = 0.0) -> CheckedHull:
+                 min_seen_frac: float = 0.0, clock: Optional[StageClock] = None) -> CheckedHull:
     """`visual_hull` and the frame check (`frame_agreement`, `disagreeing_frames`); when frames
     are flagged, a second round judges them again against the hull carved without their votes.
 
@@ -248,18 +251,21 @@ def checked_hull(c2w: Tensor, K: Tensor, masks: list[Tensor], res: int, tol_px: 
     and the clean frames agree with it. The flagged frames still count as seeing (the seen
     fraction is unchanged), so the second hull holds the first and the second round can only
     clear frames; it keeps the first round's threshold, which a sequence-wide median would move.
-    The second hull is the one kept.
+    The second hull is the one kept. `clock`: times "visual hull" and "frame check" (both rounds).
     """
+    stage = clock.stage if clock is not None else (lambda name: nullcontext())
     opts = dict(tol_px=tol_px, votes=votes, min_seen_frac=min_seen_frac)
-    aabb, occ, voters = visual_hull(c2w, K, masks, res, **opts)
-    missing = piece_missing(c2w, K, masks, aabb, voters, tol_px)
-    disagreement = blob_added(c2w, K, masks, aabb, occ, tol_px) + missing
-    level = disagreement_threshold(disagreement)
-    flagged = disagreement > level
-    if flagged.any():
-        aabb, occ, _ = visual_hull(c2w, K, masks, res, voting=~flagged, **opts)
+    with stage("visual hull"):
+        aabb, occ, voters = visual_hull(c2w, K, masks, res, **opts)
+    with stage("frame check"):
+        missing = piece_missing(c2w, K, masks, aabb, voters, tol_px)
         disagreement = blob_added(c2w, K, masks, aabb, occ, tol_px) + missing
-        flagged &= disagreement > level
+        level = disagreement_threshold(disagreement)
+        flagged = disagreement > level
+        if flagged.any():
+            aabb, occ, _ = visual_hull(c2w, K, masks, res, voting=~flagged, **opts)
+            disagreement = blob_added(c2w, K, masks, aabb, occ, tol_px) + missing
+            flagged &= disagreement > level
     return CheckedHull(aabb, occ, disagreement, flagged)
 
 
