@@ -26,6 +26,13 @@ def outside_distance(mask: Tensor) -> Tensor:
     return torch.from_numpy(cv2.distanceTransform(1 - m, cv2.DIST_L2, 5)).to(mask.device)
 
 
+def _project(pts: Tensor, c2w: Tensor, K: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Points (M, 3) in one OpenGL camera (c2w (3, 4), K (3, 3) continuous): pixel u, v and depth z (M,)."""
+    p = (pts - c2w[:3, 3]) @ c2w[:3, :3]  # world -> OpenGL camera
+    z = -p[:, 2]
+    return K[0, 0] * p[:, 0] / z + K[0, 2], -K[1, 1] * p[:, 1] / z + K[1, 2], z
+
+
 def carve(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, res: int, min_views: int = 3,
           tol_px: float = 0.0, votes: int = 1, min_seen_frac: float = 0.0, outside: Optional[list[Tensor]] = None,
           voting: Optional[Tensor] = None) -> Tensor:
@@ -64,12 +71,8 @@ def carvers(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, res: int,
     out_votes = torch.zeros(len(pts), dtype=torch.int32, device=dev)
     voter = torch.full((len(pts),), KEPT, dtype=torch.int32, device=dev)
     for i, mask in enumerate(masks):
-        R, t = c2w[i, :3, :3], c2w[i, :3, 3]
         h, w = mask.shape
-        p = (pts[alive] - t) @ R  # world -> OpenGL camera
-        z = -p[:, 2]
-        u = K[i, 0, 0] * p[:, 0] / z + K[i, 0, 2]
-        v = -K[i, 1, 1] * p[:, 1] / z + K[i, 1, 2]
+        u, v, z = _project(pts[alive], c2w[i], K[i])
         seen = (z > 0) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
         ui, vi = u.clamp(0, w - 1).long(), v.clamp(0, h - 1).long()
         far = outside[i].to(dev)[vi, ui] > tol_px if tol_px > 0 else ~mask.to(dev)[vi, ui]
@@ -166,11 +169,8 @@ def sole_support(c2w: Tensor, K: Tensor, masks: list[Tensor], aabb: Tensor, vote
         side = max(8, int(max(h, w) * min(1.0, 0.8 / max(footprint, 1e-6))))
         Kj, m, tol = _reduced(K[j].to(dev), mask, tol_px, side)
         h, w = m.shape
-        R, t = c2w[j, :3, :3], c2w[j, :3, 3]
-        p = (pts - t) @ R  # world -> OpenGL camera
-        z = -p[:, 2]
-        u = (Kj[0, 0] * p[:, 0] / z + Kj[0, 2]).floor().long()
-        v = (-Kj[1, 1] * p[:, 1] / z + Kj[1, 2]).floor().long()
+        u, v, z = _project(pts, c2w[j], Kj)
+        u, v = u.floor().long(), v.floor().long()
         ok = (z > 0) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
         pix = v[ok] * w + u[ok]
         o = owner[ok]
