@@ -36,8 +36,9 @@ PRESETS: dict[str, tuple[int | None, int | None, list[str]]] = {
 
 @dataclass
 class DemoConfig:
-    """Run nerfreg on the embedded procedural part: render both sequences, train nerfreg-feature
-    on each, register them, and score the result against the known truth."""
+    """Run nerfreg on the embedded procedural part: render both sequences, train the object field
+    on each (nerfreg-field; nerfreg-feature on sequence 1 with --keys), register them, and score
+    the result against the known truth."""
 
     out: Path = Path("demo_out")
     """Working folder; each stage writes a subfolder and is skipped if it is already there."""

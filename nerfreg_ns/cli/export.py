@@ -12,7 +12,7 @@ from nerfreg_ns.cli import run_cli
 
 @dataclass
 class ExportConfig:
-    """Export the surface (points, normals, keys) and a mesh of a nerfreg-feature run."""
+    """Export the surface (points, normals, keys) and a mesh of a nerfreg-field or nerfreg-feature run (keys only from the latter)."""
 
     load_config: Path
     """The run's config.yml."""

@@ -1,4 +1,4 @@
-"""nerfreg-register: two trained nerfreg-feature runs -> T_seq1_seq2, merged model, BOP labels.
+"""nerfreg-register: two trained runs (nerfreg-field or nerfreg-feature) -> T_seq1_seq2, merged model, BOP labels.
 
     nerfreg-register --seq1 RUN1/config.yml --seq2 RUN2/config.yml --generator silhouette-search \\
         --verifier combined --refiner silhouette-icp,icp,none --out DIR
@@ -26,7 +26,7 @@ from nerfreg_ns.registry import KINDS, Kind, Registry
 PROG = "nerfreg-register"
 DEFAULTS = {"generator": "silhouette-search", "verifier": "combined", "refiner": "silhouette-icp,icp,none"}
 FIXED: list[tuple[str, Any, Any, str]] = [
-    ("seq1", Optional[Path], None, "config.yml of the nerfreg-feature run of sequence 1 (the reference frame)."),
+    ("seq1", Optional[Path], None, "config.yml of the nerfreg-field or nerfreg-feature run of sequence 1 (the reference frame)."),
     ("seq2", Optional[Path], None, "config.yml of the run of sequence 2 (the one moved into sequence 1)."),
     ("out", Optional[Path], None, "Output folder (must not exist unless --overwrite)."),
     ("generator", str, DEFAULTS["generator"], "Generator plugin (see --list-plugins)."),

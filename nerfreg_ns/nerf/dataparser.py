@@ -52,7 +52,7 @@ class NerfregDataParserConfig(NerfstudioDataParserConfig):
 
 def fail(message: str, exit_code: ExitCode = ExitCode.USAGE) -> NoReturn:
     """Ends `ns-train` (not our command: no run_cli) with one line and an exit code, no traceback."""
-    print(f"nerfreg-feature: error: {message}", file=sys.stderr)
+    print(f"ns-train: error: {message}", file=sys.stderr)  # both nerfreg methods parse data here
     raise SystemExit(exit_code)
 
 
