@@ -129,3 +129,29 @@ def test_search_hop_lowers_costs_and_leaves_converged_poses():
     assert np.all(ch <= cost) and ch[0] < 0.5 * cost[0]
     err = [rotation_angle_deg(r @ T_gt[:3, :3].T) for r in Rh]
     assert err[0] < 4.0 and err[1] < 1.0, err  # the far start brought to the truth, the true one kept there
+
+
+def test_masks_the_training_flagged_are_left_out_of_the_fit():
+    """A mask with a piece missing, flagged by the frame check (`mask_trust`), pulls no fitted pose."""
+    T_true = make_T(axis_angle_to_R([0.3, 1, 0.2], 0.7), [0.4, -0.2, 0.3])
+    s1, s2 = _sequence(np.eye(4)), _sequence(T_true)
+    s1.masks[3] = s1.masks[3].copy()
+    s1.masks[3][:, : s1.masks[3].shape[1] // 2] = False  # half the object cut out of view 3
+    T_gt = invert(T_true)
+    R, t = T_gt[None, :3, :3], T_gt[None, :3, 3]
+    f2 = MaskFields(s2, 10)
+    p1, p2 = s1.points[::30], s2.points[::30]
+    r_all, _ = silhouette_system(MaskFields(s1, 10), f2, p1, p2, R, t, True)
+    assert r_all.max() > 5.0  # the bad mask puts points far outside at the true pose
+    s1.mask_trust = np.arange(10) != 3
+    f1 = MaskFields(s1, 10)
+    assert len(f1.d) == 9
+    r, _ = silhouette_system(f1, f2, p1, p2, R, t, True)
+    assert r.max() < 0.5  # the trusted masks hold the truth
+    start = make_T(axis_angle_to_R([0, 0.3, 1], np.radians(6)), [0.15, -0.1, 0.12]) @ T_gt
+    R, t = start[None, :3, :3], start[None, :3, 3]
+    for _ in range(40):
+        r, J = silhouette_system(f1, f2, p1, p2, R, t, True)
+        step = damped_step(r, J)
+        R, t = so3_exp(step[:, :3]) @ R, t + step[:, 3:]
+    assert np.linalg.norm(t[0] - T_gt[:3, 3]) < 1.5 * DIST / F and rotation_angle_deg(R[0] @ T_gt[:3, :3].T) < 4.0

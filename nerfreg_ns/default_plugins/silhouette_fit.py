@@ -31,12 +31,15 @@ def pixels_per_unit(seq: SequenceData) -> float:
 class MaskFields:
     """Distance (px) outside each of a few masks, with its image gradient; padded so that points
     projecting off the image are pulled back too. The maps are sampled where the OpenCV
-    intrinsics put a point: pixel (u, v)'s value sits at the integer coordinates (u, v)."""
+    intrinsics put a point: pixel (u, v)'s value sits at the integer coordinates (u, v).
+    The masks are drawn from the sequence's trusted views: one mask with a piece missing among
+    a few pulls a fitted pose degrees off (benchmarks/README.md, the noise sweeps)."""
 
     def __init__(self, seq: SequenceData, views: int, cap_px: float = 20.0, pad: int = 32) -> None:
         import cv2
 
-        idx = evenly_spaced(len(seq.masks), views)
+        trusted = seq.trusted_views()
+        idx = [trusted[i] for i in evenly_spaced(len(trusted), views)]
         fields = []
         for i in idx:
             m = np.pad(seq.masks[i].astype(bool), pad)
