@@ -81,12 +81,14 @@ def read_ledger(path: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def record(ledger_path: Path, key: str, results: dict) -> None:
-    """Add one finished case's rows (the fields the tables need) to the ledger, atomically."""
+def record(ledger_path: Path, key: str, results: dict, trained: str | None = None) -> None:
+    """Add one finished case's rows (the fields the tables need) to the ledger, atomically.
+    `commit` is the code that registered it, `trained` the code that trained its runs (the same
+    unless registered again by `--reregister`)."""
     commit = subprocess.run(["git", "-C", str(br.ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
     ledger = read_ledger(ledger_path)
-    ledger[key] = {"commit": commit, **{k: {f: results[k][f] for f in ("success", "confident", "rotation_error_deg",
+    ledger[key] = {"commit": commit, "trained": trained or commit, **{k: {f: results[k][f] for f in ("success", "confident", "rotation_error_deg",
                                                                      "surface_error_frac", "merged_chamfer_frac")}
                                         for _, k, *_ in METHODS if k in results}}
     tmp = ledger_path.with_suffix(".tmp")
@@ -177,20 +179,21 @@ def write_report(root: Path, args: argparse.Namespace) -> str:
     data = collect(root, args.objects, args.axes, args.trials, read_ledger(args.ledger))
     text = table(data, args.axes)
     (root / "sweep.md").write_text(text)
-    plot(data, args.axes, root / "sweep.png")
+    if data:  # nothing to draw with --trials 0 (--reregister alone)
+        plot(data, args.axes, root / "sweep.png")
     return text
 
 
 def reregister(root: Path, ledger_path: Path) -> None:
     """The ledger's cases whose runs are still under `root`, registered again by this checkout."""
-    for key in read_ledger(ledger_path):
+    for key, old in read_ledger(ledger_path).items():
         work = root / key
         if not all((work / "runs" / s).is_dir() for s in ("seq1", "seq2")):
             print(f"{key}: runs gone, kept as recorded", flush=True)
             continue
         print(f"{key}: registering again", flush=True)
         results = br.register_all(work, False, METHODS, redo=("three-refiners",))
-        record(ledger_path, key, results)
+        record(ledger_path, key, results, trained=old.get("trained", old["commit"]))
 
 
 def main() -> None:
