@@ -131,6 +131,24 @@ def test_search_hop_lowers_costs_and_leaves_converged_poses():
     assert err[0] < 4.0 and err[1] < 1.0, err  # the far start brought to the truth, the true one kept there
 
 
+def test_search_keeps_a_basin_near_a_lower_minimum():
+    """Poses 25 degrees apart first; then the best few at least 10 degrees from all kept, so a
+    basin 15 degrees from a lower minimum is returned, and no near-duplicate ever is."""
+    from nerfreg_ns.default_plugins.silhouette_search import SilhouetteSearch, SilhouetteSearchConfig
+
+    axis = [0.2, 1.0, 0.1]
+    angles = [0.0, 3.0, 15.0, 40.0, 90.0]  # 3: a duplicate of 0; 15: the basin a 25-degree rule drops
+    R = np.stack([axis_angle_to_R(axis, np.radians(a)) for a in angles])
+    cost = np.array([1.0, 1.1, 1.2, 2.0, 3.0])
+    wide = SilhouetteSearch(SilhouetteSearchConfig(near_keep=0))._distinct(R, cost)
+    assert wide == [0, 3, 4]
+    both = SilhouetteSearch(SilhouetteSearchConfig())._distinct(R, cost)
+    assert both == [0, 3, 4, 2]
+    assert SilhouetteSearch(SilhouetteSearchConfig(keep=2, near_keep=1))._distinct(R, cost) == [0, 3, 2]
+    pairs = [rotation_angle_deg(R[i] @ R[j].T) for i in both for j in both if i < j]
+    assert min(pairs) >= 10.0
+
+
 def test_masks_the_training_flagged_are_left_out_of_the_fit():
     """A mask with a piece missing, flagged by the frame check (`mask_trust`), pulls no fitted pose."""
     T_true = make_T(axis_angle_to_R([0.3, 1, 0.2], 0.7), [0.4, -0.2, 0.3])

@@ -41,7 +41,14 @@ class SilhouetteSearchConfig:
     keep: int = 8
     """Distinct hypotheses returned."""
     min_separation_deg: float = 25.0
-    """Returned rotations differ at least by this much."""
+    """Returned rotations differ at least by this much..."""
+    near_keep: int = 4
+    """...and up to this many more of the lowest-cost poses are returned besides, each at least
+    `near_separation_deg` from every other returned one. Why: the true basin can lie under
+    `min_separation_deg` from a coarse minimum of lower cost, which alone would drop it
+    (benchmarks/README.md, the search's separation). 0 turns this off."""
+    near_separation_deg: float = 10.0
+    """Separation of the `near_keep` extra poses."""
     cap_px: float = 20.0
     """Distances outside a mask count at most this much (robust to a bad mask)."""
     hop_deg: float = 6.0
@@ -132,13 +139,17 @@ class SilhouetteSearch:
                 for n, i in enumerate(self._distinct(R, cost))]
 
     def _distinct(self, R: np.ndarray, cost: np.ndarray) -> list[int]:
-        """Indices of at most `keep` poses, lowest cost first, rotations `min_separation_deg` apart."""
+        """Indices (lowest cost first) of at most `keep` poses `min_separation_deg` apart, then of
+        at most `near_keep` more, each `near_separation_deg` from every index chosen."""
+        c = self.config
         out: list[int] = []
-        for i in np.argsort(cost):
-            if all(rotation_angle_deg(R[i] @ R[j].T) >= self.config.min_separation_deg for j in out):
-                out.append(int(i))
-            if len(out) == self.config.keep:
-                break
+        for separation, more in ((c.min_separation_deg, c.keep), (c.near_separation_deg, c.near_keep)):
+            n = len(out) + more
+            for i in np.argsort(cost):
+                if len(out) >= n:
+                    break
+                if i not in out and all(rotation_angle_deg(R[i] @ R[j].T) >= separation for j in out):
+                    out.append(int(i))
         return out
 
 
