@@ -39,14 +39,15 @@ class SilhouetteSearchConfig:
     refine_steps: int = 30
     """Gauss-Newton steps on the full pose for the best rotations."""
     keep: int = 8
-    """Distinct hypotheses returned."""
+    """Hypotheses returned at `min_separation_deg` from each other (see `near_keep` for more)."""
     min_separation_deg: float = 25.0
     """Returned rotations differ at least by this much..."""
     near_keep: int = 4
     """...and up to this many more of the lowest-cost poses are returned besides, each at least
     `near_separation_deg` from every other returned one. Why: the true basin can lie under
     `min_separation_deg` from a coarse minimum of lower cost, which alone would drop it
-    (benchmarks/README.md, the search's separation). 0 turns this off."""
+    (benchmarks/README.md, 2026-12-05: the search keeps a basin next to a
+    lower minimum). 0 turns this off."""
     near_separation_deg: float = 10.0
     """Separation of the `near_keep` extra poses."""
     cap_px: float = 20.0
