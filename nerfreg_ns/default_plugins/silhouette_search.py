@@ -143,14 +143,15 @@ class SilhouetteSearch:
         """Indices (lowest cost first) of at most `keep` poses `min_separation_deg` apart, then of
         at most `near_keep` more, each `near_separation_deg` from every index chosen."""
         c = self.config
+        order = [int(i) for i in np.argsort(cost)]
         out: list[int] = []
         for separation, more in ((c.min_separation_deg, c.keep), (c.near_separation_deg, c.near_keep)):
             n = len(out) + more
-            for i in np.argsort(cost):
+            for i in order:
                 if len(out) >= n:
                     break
                 if i not in out and all(rotation_angle_deg(R[i] @ R[j].T) >= separation for j in out):
-                    out.append(int(i))
+                    out.append(i)
         return out
 
 
