@@ -81,6 +81,10 @@ class SequenceData:
     mask_trust: Optional[np.ndarray] = None
     """(M,) bool per image: False where the frame's mask disagrees with the other frames (a
     segmentation error the reconstruction left out); such masks should not judge a pose. None: all trusted."""
+    boundary: Optional[np.ndarray] = None
+    """(N, 3): each point moved along its view ray to the edge of the field's density, where a
+    face the views never made opaque really is (the merged model is built from it); None: the
+    run saved none (points are used)."""
 
     def __post_init__(self) -> None:
         self.points = np.asarray(self.points, dtype=np.float64).reshape(-1, 3)
@@ -88,7 +92,9 @@ class SequenceData:
         n = len(self.points)
         if len(self.normals) != n:
             raise ValueError(f"{self.name}: {n} points but {len(self.normals)} normals")
-        for what, arr in (("keys", self.keys), ("spread", self.spread)):
+        if self.boundary is not None:
+            self.boundary = np.asarray(self.boundary, dtype=np.float64).reshape(-1, 3)
+        for what, arr in (("keys", self.keys), ("spread", self.spread), ("boundary", self.boundary)):
             if arr is not None and len(arr) != n:
                 raise ValueError(f"{self.name}: {n} points but {len(arr)} {what}")
         if not len(self.masks) == len(self.Ks) == len(self.T_world_camcv):

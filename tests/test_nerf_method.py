@@ -61,6 +61,9 @@ def test_export_is_in_the_input_frame_and_close_to_the_truth(run, case, tmp_path
     # the depth over which each point's ray opacity rose (25% -> 75%): short on most of the surface
     spread = npz["spread"] / model.truth.diameter
     assert spread.shape == (len(npz["points"]),) and spread.min() >= 0 and np.median(spread) < 0.05, np.percentile(spread, [10, 50, 90])
+    # the density's edge: each point moved along its own ray, by at most the search window (6 voxels of the 64-voxel box)
+    moved = np.linalg.norm(npz["boundary"] - npz["points"], axis=1) / model.truth.diameter
+    assert npz["boundary"].shape == npz["points"].shape and moved.max() < 0.2 and (moved > 0).mean() > 0.5, np.percentile(moved, [10, 50, 90])
     res = evaluate_reconstruction(npz["points"], model, "seq1", visible_from="seq1")
     # a 64-voxel hull box and 150 steps: a few percent of the diameter, in millimetres and seq1's frame
     assert res["chamfer_frac"] < 0.04, res

@@ -28,6 +28,8 @@ def test_training_saves_the_surface_that_loading_would_render(field_run, monkeyp
     np.testing.assert_allclose(fast.points, rendered.points, atol=1e-6)
     np.testing.assert_allclose(fast.normals, rendered.normals, atol=1e-6)
     np.testing.assert_allclose(fast.spread, rendered.spread, atol=1e-6)
+    assert fast.boundary is not None and fast.boundary.shape == fast.points.shape
+    np.testing.assert_allclose(fast.boundary, rendered.boundary, atol=1e-6)
     assert np.array_equal(fast.mask_trust, rendered.mask_trust) and fast.mask_trust.all()
     assert fast.diameter == rendered.diameter and len(fast.masks) == len(rendered.masks) == 16
     assert fast.keys is None and fast.features is None and rendered.keys is None and rendered.features is None

@@ -32,7 +32,9 @@ floaters, not surface (`seen_through`)."""
 class SurfaceExport:
     """Points (N, 3), unit normals (N, 3), keys (N, E) (None: not trained), colours (N, 3) in [0, 1], input frame;
     spread (N,): depth between 25% and 75% of each point's ray opacity, input units (large where
-    the field holds fog rather than a surface, e.g. a cavity no view resolved)."""
+    the field holds fog rather than a surface, e.g. a cavity no view resolved); boundary (N, 3):
+    each point moved along its view ray to the object's edge (`boundary_points`; None in
+    surfaces saved before it existed)."""
 
     points: np.ndarray
     normals: np.ndarray
@@ -40,6 +42,7 @@ class SurfaceExport:
     colors: np.ndarray
     meta: dict
     spread: np.ndarray
+    boundary: Optional[np.ndarray] = None
 
 
 METHODS = ("nerfreg-feature", "nerfreg-field")
@@ -114,7 +117,7 @@ def export_surface(pipeline, step: int, voxel_frac: float = 0.004, free_space_fr
     with the others (the dataparser's `frame_flagged`) contribute none. Keys only when the run at
     `step` has trained them (`keys_trained`): an untrained key head's output would only look like keys."""
     with_keys = keys_trained(pipeline, step)
-    pts, nrm, keys, cols, spread, depth_maps, cams = [], [], [], [], [], [], []
+    pts, nrm, keys, cols, spread, dirs, depth_maps, cams = [], [], [], [], [], [], [], []
     dataset = pipeline.datamanager.train_dataset
     n = len(dataset)
     flagged = pipeline.datamanager.train_dataparser_outputs.metadata.get("frame_flagged")
@@ -133,6 +136,7 @@ def export_surface(pipeline, step: int, voxel_frac: float = 0.004, free_space_fr
             keys.append(r["keys"][valid].cpu())
         cols.append(r["rgb"][valid].cpu())
         spread.append(r["spread"][valid].cpu())
+        dirs.append(r["dirs"][valid].cpu())
     if not sum(len(p) for p in pts):
         raise NerfregError("the field renders no surface: was the run trained?")
     p_ns = torch.cat(pts).numpy().astype(np.float64)
@@ -144,12 +148,53 @@ def export_surface(pipeline, step: int, voxel_frac: float = 0.004, free_space_fr
     T_ns_in, scale = ns_to_input(pipeline)
     T_in_ns = invert(T_ns_in)
     p_in = apply(T_in_ns, p_ns[keep] / scale)
+    edge = boundary_points(pipeline.model, torch.from_numpy(p_ns[keep]).float(), torch.cat(dirs)[keep].float())
+    edge_in = apply(T_in_ns, edge.numpy().astype(np.float64) / scale)
     n_in = rotate(T_in_ns, torch.cat(nrm).numpy().astype(np.float64)[keep])
     n_in /= np.linalg.norm(n_in, axis=1, keepdims=True).clip(1e-9)
     meta = dict(pipeline.datamanager.train_dataparser_outputs.metadata.get("nerfreg", {}) or {})
     spread_in = torch.cat(spread).numpy().astype(np.float64)[keep] / scale
     return SurfaceExport(p_in, n_in, torch.cat(keys).numpy()[keep] if with_keys else None, torch.cat(cols).numpy()[keep], meta,
-                         spread_in)
+                         spread_in, edge_in)
+
+
+@torch.no_grad()
+def boundary_points(model, points: torch.Tensor, dirs: torch.Tensor, behind_vox: float = 6.0, ahead_vox: float = 3.0,
+                    step_vox: float = 0.25, chunk: int = 1 << 15) -> torch.Tensor:
+    """Surface points (N, 3), nerfstudio coordinates, found where their view rays (unit
+    directions dirs (N, 3)) reached half their opacity, moved along the ray to where the density
+    reaches half the value it holds just inside (the highest within `ahead_vox` voxels past the
+    point): the middle of the grid's blurred step. Points with no such rise within `behind_vox`
+    voxels before them (or, where the density at the point is under half, `ahead_vox` after) stay
+    where they are.
+
+    Where the field holds a solid at a low density, as on faces the views never forced to be
+    opaque, half the opacity is reached a voxel or more inside the part; the density's edge does
+    not depend on how high the density is."""
+    device = model.hull_aabb.device
+    offs = torch.arange(-behind_vox, ahead_vox + 1e-6, step_vox, device=device)
+    at = int(round(behind_vox / step_vox))  # the offset of the point itself
+    vox = model.voxel_size
+    out = []
+    for p, d in zip(points.to(device).split(chunk), dirs.to(device).split(chunk)):
+        d = torch.nn.functional.normalize(d, dim=-1)
+        x = p[:, None] + d[:, None] * (offs * vox)[None, :, None]
+        sigma = model.field.density_at(model.to_unit(x.reshape(-1, 3)).clamp(-1, 1)).view(len(p), -1)
+        half = sigma[:, at:].max(1).values / 2
+        under = sigma < half[:, None]
+        k = torch.arange(len(offs), device=device)
+        # the point above half: the edge lies after the last sample before it still under half;
+        # under half (a crisp face reaches half the opacity early): before the first one past it that is not
+        last_under = torch.where(under & (k < at), k, -1).max(1).values
+        first_over = torch.where(~under & (k > at), k, len(offs)).min(1).values
+        i = torch.where(under[:, at], first_over - 1, last_under)
+        found = (i >= 0) & (i < len(offs) - 1)
+        i = i.clamp(0, len(offs) - 2)
+        s0, s1 = sigma.gather(1, i[:, None])[:, 0], sigma.gather(1, (i + 1)[:, None])[:, 0]
+        frac = ((half - s0) / (s1 - s0).clamp(min=1e-12)).clamp(0, 1)
+        shift = torch.where(found, (offs[i] + frac * step_vox) * vox, torch.zeros_like(half))
+        out.append((p + d * shift[:, None]).cpu())
+    return torch.cat(out) if out else points.new_zeros(0, 3)
 
 
 def seen_through(points: np.ndarray, cameras: list, depth_maps: list[torch.Tensor], tol: float) -> np.ndarray:
@@ -223,6 +268,8 @@ def write_export(out_dir: Path, surface: SurfaceExport, mesh, extra_meta: dict) 
     """surface.ply, surface.npz (points, normals, keys when trained, colors, spread), mesh.ply, export.json."""
     write_point_ply(out_dir / "surface.ply", surface.points, surface.normals, surface.colors)
     arrays = dict(points=surface.points, normals=surface.normals, colors=surface.colors, spread=surface.spread)
+    if surface.boundary is not None:
+        arrays["boundary"] = surface.boundary
     if surface.keys is not None:
         arrays["keys"] = surface.keys
     np.savez_compressed(out_dir / "surface.npz", **arrays)

@@ -85,6 +85,8 @@ def save_surface(pipeline, run_dir: Path, step: int) -> Path:
             "meta": surface.meta, "frame_flagged": frames}
     arrays = {"points": surface.points, "normals": surface.normals, "colors": surface.colors.astype(np.float32),
               "spread": surface.spread}
+    if surface.boundary is not None:
+        arrays["boundary"] = surface.boundary
     if trained:
         arrays["keys"] = surface.keys
     buf = io.BytesIO()
@@ -110,7 +112,8 @@ def read_saved_surface(config_path: Path) -> Optional[SavedSurface]:
                 return None
             arrays = {k: z[k] for k in z.files if k != "info"}
         surface = SurfaceExport(points=arrays["points"], normals=arrays["normals"], keys=arrays.get("keys"),
-                                colors=arrays["colors"], meta=info.get("meta", {}), spread=arrays["spread"])
+                                colors=arrays["colors"], meta=info.get("meta", {}), spread=arrays["spread"],
+                                boundary=arrays.get("boundary"))
         return SavedSurface(surface=surface, data=Path(info["data"]), step=int(info["step"]),
                             keys_trained=bool(info["keys_trained"]), query_turns=int(info["query_turns"]),
                             frame_flagged=dict(info["frame_flagged"]))

@@ -57,6 +57,7 @@ def load_sequence(config_path: Path, name: str) -> SequenceData:
         **posed_views(frames),
         keys=surface.keys[keep] if features is not None and surface.keys is not None else None,
         spread=surface.spread[keep],
+        boundary=surface.boundary[keep] if surface.boundary is not None else None,
         unit=_unit(meta, ds.root),
         object_name=meta.get("object"),
         case_id=meta.get("case_id"),

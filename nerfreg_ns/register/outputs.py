@@ -106,10 +106,12 @@ def surface_kept(seq: SequenceData, max_spread_frac: float) -> np.ndarray:
 
 def merged_cloud(seq1: SequenceData, seq2: SequenceData, T_seq1_seq2: np.ndarray, voxel_frac: float = 0.005,
                  max_spread_frac: float = MAX_SPREAD_FRAC):
-    """Both surfaces in sequence 1's frame (points, normals), without the points either field
-    left as fog (`surface_kept`), thinned on a voxel grid."""
+    """Both surfaces in sequence 1's frame (points, normals), at the density's edge where the
+    runs saved it (`SequenceData.boundary`), without the points either field left as fog
+    (`surface_kept`), thinned on a voxel grid."""
     k1, k2 = surface_kept(seq1, max_spread_frac), surface_kept(seq2, max_spread_frac)
-    pts = np.concatenate([seq1.points[k1], apply(T_seq1_seq2, seq2.points[k2])])
+    b1, b2 = (s.boundary if s.boundary is not None else s.points for s in (seq1, seq2))
+    pts = np.concatenate([b1[k1], apply(T_seq1_seq2, b2[k2])])
     nrm = np.concatenate([seq1.normals[k1], rotate(T_seq1_seq2, seq2.normals[k2])])
     keep = voxel_unique(pts, voxel_frac * seq1.diameter)
     return pts[keep], nrm[keep]

@@ -43,7 +43,7 @@ def similarity_matrix(scale: float, T_a_b: np.ndarray) -> np.ndarray:
 
 
 def scaled_sequence(seq: SequenceData, s: float, unit: str | None = None) -> SequenceData:
-    """`seq` with every length multiplied by `s` (points, spread, diameter, camera positions);
+    """`seq` with every length multiplied by `s` (points, boundary, spread, diameter, camera positions);
     masks, intrinsics, keys and features are unchanged. `unit` names the new frame's unit."""
     if not (np.isfinite(s) and s > 0):
         raise NerfregError(f"{seq.name}: a scale must be positive and finite, got {s}")
@@ -52,6 +52,7 @@ def scaled_sequence(seq: SequenceData, s: float, unit: str | None = None) -> Seq
         points=seq.points * s,
         diameter=seq.diameter * s,
         spread=None if seq.spread is None else np.asarray(seq.spread) * s,
+        boundary=None if seq.boundary is None else np.asarray(seq.boundary) * s,
         T_world_camcv=[scale_T(T, s) for T in seq.T_world_camcv],
         unit=unit,
         source=f"{seq.source} (lengths x {s:.6g})",
