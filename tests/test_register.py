@@ -257,6 +257,11 @@ def test_merged_model_leaves_out_fog_and_moves_sequence_two_into_sequence_one():
     radius = np.linalg.norm(pts, axis=1)
     np.testing.assert_allclose(radius, 1.0, atol=1e-9)  # no fog, and seq2's points land on seq1's sphere
     assert len(pts) == len(nrm) > 1000
+    # with each point's boundary saved (the density's edge, here 2% further out), the merged model is built from it
+    seq1.boundary = 1.02 * seq1.points
+    seq2.boundary = apply(invert(T_seq1_seq2), 1.02 * sphere)
+    pts, _ = merged_cloud(seq1, seq2, T_seq1_seq2)
+    np.testing.assert_allclose(np.linalg.norm(pts, axis=1), 1.02, atol=1e-9)  # the fog still left out by its spread
 
 
 def test_combined_prefers_the_flipped_over_capture_to_its_upside_down_twin():
