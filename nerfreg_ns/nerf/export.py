@@ -265,7 +265,7 @@ def write_point_ply(path: Path, points: np.ndarray, normals: np.ndarray, colors:
 
 
 def write_export(out_dir: Path, surface: SurfaceExport, mesh, extra_meta: dict) -> None:
-    """surface.ply, surface.npz (points, normals, keys when trained, colors, spread), mesh.ply, export.json."""
+    """surface.ply, surface.npz (points, normals, keys when trained, colors, spread, boundary), mesh.ply, export.json."""
     write_point_ply(out_dir / "surface.ply", surface.points, surface.normals, surface.colors)
     arrays = dict(points=surface.points, normals=surface.normals, colors=surface.colors, spread=surface.spread)
     if surface.boundary is not None:
