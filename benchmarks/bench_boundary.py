@@ -13,6 +13,7 @@ scored as `bench_register.py` scores them (mean Chamfer both ways / d). Run it a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -52,11 +53,9 @@ def merged_both_ways(case_dir: Path) -> dict:
             seq = load_sequence(cfg, name)
         seqs.append(seq)
     row = {"load_s": time.time() - t, "object": model.truth.object_name}
-    boundaries = [s.boundary for s in seqs]
-    for key in ("points", "boundary"):
-        for s, b in zip(seqs, boundaries):
-            s.boundary = b if key == "boundary" else None
-        pts, _ = merged_cloud(seqs[0], seqs[1], T)
+    without = [dataclasses.replace(s, boundary=None) for s in seqs]  # the merged model as before the boundary
+    for key, (s1, s2) in (("points", without), ("boundary", seqs)):
+        pts, _ = merged_cloud(s1, s2, T)
         row[key] = evaluate_reconstruction(pts, model, "seq1")["chamfer_frac"]
     return row
 

@@ -174,6 +174,7 @@ def boundary_points(model, points: torch.Tensor, dirs: torch.Tensor, behind_vox:
     device = model.hull_aabb.device
     offs = torch.arange(-behind_vox, ahead_vox + 1e-6, step_vox, device=device)
     at = int(round(behind_vox / step_vox))  # the offset of the point itself
+    k = torch.arange(len(offs), device=device)
     vox = model.voxel_size
     out = []
     for p, d in zip(points.to(device).split(chunk), dirs.to(device).split(chunk)):
@@ -182,7 +183,6 @@ def boundary_points(model, points: torch.Tensor, dirs: torch.Tensor, behind_vox:
         sigma = model.field.density_at(model.to_unit(x.reshape(-1, 3)).clamp(-1, 1)).view(len(p), -1)
         half = sigma[:, at:].max(1).values / 2
         under = sigma < half[:, None]
-        k = torch.arange(len(offs), device=device)
         # the point above half: the edge lies after the last sample before it still under half;
         # under half (a crisp face reaches half the opacity early): before the first one past it that is not
         last_under = torch.where(under & (k < at), k, -1).max(1).values
