@@ -2,9 +2,10 @@
 stage timed with its peak memory, in one run so the ratios compare like with like.
 
     .venv/bin/python benchmarks/bench_large.py --work /tmp/bench_large [--object 5] [--sizes 256x256 1280x720]
-        [--capture realistic] [--train-args --max-num-iterations 1210]
+        [--capture realistic] [--method nerfreg-field] [--train-args ...]
 
-Per size: `nerfreg-synth` (60 views per side), `ns-train nerfreg-feature` on both sequences,
+Per size: `nerfreg-synth` (60 views per side), `ns-train METHOD` on both sequences (the default
+`nerfreg-field`, what a user trains for the default registration),
 `nerfreg-register` with its defaults, `nerfreg-eval`; every command in a subprocess of its own,
 its wall time and peak resident memory (the child's, from wait4) recorded, and
 nerfreg-register's own stage table. Each stage is skipped when its output exists (resumable);
@@ -36,7 +37,7 @@ def timed(cmd: list, log: Path) -> dict:
     return {"time_s": round(time.time() - t, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "exit": p.returncode}
 
 
-def run_size(size: str, obj: str, capture: str, work: Path, train_args: list[str]) -> dict:
+def run_size(size: str, obj: str, capture: str, work: Path, method: str, train_args: list[str]) -> dict:
     w, h = size.split("x")
     root = work / size
     root.mkdir(parents=True, exist_ok=True)
@@ -57,10 +58,10 @@ def run_size(size: str, obj: str, capture: str, work: Path, train_args: list[str
     stage("synth", case / "truth.json", [BIN / "nerfreg-synth", *src, "--out", case, "--views", 60, "--width", w, "--height", h,
                                          "--capture", capture, "--overwrite"])
     for seq in ("seq1", "seq2"):
-        stage(f"train {seq}", root / "runs" / seq / "nerfreg-feature" / "bench" / "nerfstudio_models",
-              [BIN / "ns-train", "nerfreg-feature", "--data", case / seq, "--output-dir", root / "runs", "--timestamp", "bench",
+        stage(f"train {seq}", root / "runs" / seq / method / "bench" / "nerfstudio_models",
+              [BIN / "ns-train", method, "--data", case / seq, "--output-dir", root / "runs", "--timestamp", "bench",
                *train_args])
-    cfg = lambda s: root / "runs" / s / "nerfreg-feature" / "bench" / "config.yml"  # noqa: E731
+    cfg = lambda s: root / "runs" / s / method / "bench" / "config.yml"  # noqa: E731
     stage("register", root / "reg" / "registration.json",
           [BIN / "nerfreg-register", "--seq1", cfg("seq1"), "--seq2", cfg("seq2"), "--out", root / "reg", "--overwrite"])
     stage("eval", root / "eval.json", [BIN / "nerfreg-eval", "--truth", case / "truth.json", "--registration",
@@ -101,10 +102,12 @@ def main() -> None:
     ap.add_argument("--object", default="5", help="T-LESS part number, or pN for procedural part N")
     ap.add_argument("--sizes", nargs="+", default=["256x256", "1280x720"], help="WxH; ratios are against the first")
     ap.add_argument("--capture", default="realistic", choices=["clean", "realistic"])
+    ap.add_argument("--method", default="nerfreg-field", choices=["nerfreg-field", "nerfreg-feature"],
+                    help="what ns-train trains on both sequences (nerfreg-feature: the keys too)")
     ap.add_argument("--train-args", nargs=argparse.REMAINDER, default=[], help="extra ns-train flags, last on the line")
     args = ap.parse_args()
     work = Path(args.work)
-    results = {s: run_size(s, args.object, args.capture, work, args.train_args) for s in args.sizes}
+    results = {s: run_size(s, args.object, args.capture, work, args.method, args.train_args) for s in args.sizes}
     (work / "large.md").write_text(table(results))
     print((work / "large.md").read_text())
 
