@@ -8,8 +8,8 @@ Per size: `nerfreg-synth` (60 views per side), `ns-train METHOD` on both sequenc
 `nerfreg-field`, what a user trains for the default registration),
 `nerfreg-register` with its defaults, `nerfreg-eval`; every command in a subprocess of its own,
 its wall time and peak resident memory (the child's, from wait4) recorded, and
-nerfreg-register's own stage table. Each stage is skipped when its output exists (resumable);
-WORK/large.md holds the table. Run it alone on the machine.
+nerfreg-register's own stage table, all under WORK/SIZE/METHOD. Each stage is skipped when its
+output exists (resumable); WORK/large.md holds the table. Run it alone on the machine.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def timed(cmd: list, log: Path) -> dict:
 
 def run_size(size: str, obj: str, capture: str, work: Path, method: str, train_args: list[str]) -> dict:
     w, h = size.split("x")
-    root = work / size
+    root = work / size / method  # a folder per method: a resumed run never scores another method's registration
     root.mkdir(parents=True, exist_ok=True)
     rec_path = root / "stages.json"
     rec = json.loads(rec_path.read_text()) if rec_path.exists() else {}
