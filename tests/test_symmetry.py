@@ -97,3 +97,37 @@ def test_the_bop_form_expands_as_the_bop_toolkit_does():
                 assert _maps_onto_itself(cyl, pts, C @ D)
     # and a turn about a wrong axis does not: the check above can fail
     assert not _maps_onto_itself(cyl, pts, make_T(axis_angle_to_R(POSE[:3, 0], np.radians(40.0)), np.zeros(3)))
+
+
+def _rough_merged_model(mesh: trimesh.Trimesh, noise_frac: float) -> trimesh.Trimesh:
+    """A merged model as `nerfreg-register` builds one from a noisy capture: surface points
+    pushed along their normals by noise_frac x diameter (Gaussian), meshed by the same Poisson."""
+    from nerfreg_ns.register.outputs import POISSON_VOXEL_FRAC, poisson_mesh
+
+    d = diameter(mesh)
+    pts, faces = trimesh.sample.sample_surface(mesh, 8000, seed=0)
+    normals = mesh.face_normals[faces]
+    pts = pts + normals * np.random.default_rng(0).normal(scale=noise_frac * d, size=(len(pts), 1))
+    return poisson_mesh(pts, normals, POISSON_VOXEL_FRAC * d)
+
+
+def test_a_rough_merged_cylinder_keeps_its_axis_and_a_rough_notched_one_gets_none():
+    """A turn about a true axis leaves the model's own roughness, which on a noisy capture's
+    Poisson model exceeds the discrete tolerance (the T-LESS obj_04/obj_14 regression): the axis
+    must still be found, and the notch must still break it at the same roughness."""
+    from nerfreg_ns.register.outputs import SYMMETRY_TOL, model_symmetries
+
+    cyl = _posed(_cylinder())
+    rough = _rough_merged_model(cyl, 0.03)
+    d = diameter(cyl)
+    syms = model_symmetries(rough, d)
+    assert len(syms.continuous) == 1
+    assert abs(syms.continuous[0][0] @ POSE[:3, 2]) > np.cos(np.radians(2.0))
+    assert syms.tolerance()["continuous_mean_surface_error"] > syms.tolerance()["mean_surface_error"]
+    # held to the discrete turns' tolerance, the same model has no axis: this test sees the regression
+    assert model_symmetries(rough, d, continuous_tol=SYMMETRY_TOL).continuous == []
+
+    notch = trimesh.creation.box(extents=[12.0, 12.0, 24.0])
+    notch.apply_translation([15.0, 0.0, 19.0])
+    notched = _posed(_cylinder().difference(notch))
+    assert model_symmetries(_rough_merged_model(notched, 0.03), diameter(notched)).continuous == []

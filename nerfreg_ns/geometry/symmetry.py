@@ -150,11 +150,13 @@ def is_turn_about(T: np.ndarray, axis: np.ndarray, offset: np.ndarray, diameter:
 class Symmetries:
     """An object's symmetries as BOP lists them, in its frame and length unit: `discrete`
     transforms (4, 4) other than the identity, none of them a turn about a `continuous` axis
-    (axis (3,), offset (3,): a point on it); `tol` bounds their surface error (same unit)."""
+    (axis (3,), offset (3,): a point on it); `tol` bounds the discrete ones' surface error and
+    `continuous_tol` that of every turn about a continuous axis (same unit)."""
 
     discrete: list[np.ndarray] = field(default_factory=list)
     continuous: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
     tol: float = 0.0
+    continuous_tol: float = 0.0
 
     def transforms(self, step_deg: float = 10.0) -> list[np.ndarray]:
         """Every symmetry (4, 4), the identity first, each continuous axis turned in steps of
@@ -170,17 +172,22 @@ class Symmetries:
         """The same symmetries with lengths multiplied by s (e.g. to mm)."""
         def sc(T: np.ndarray) -> np.ndarray:
             return make_T(T[:3, :3], s * T[:3, 3])
-        return Symmetries([sc(T) for T in self.discrete], [(a, s * o) for a, o in self.continuous], s * self.tol)
+        return Symmetries([sc(T) for T in self.discrete], [(a, s * o) for a, o in self.continuous], s * self.tol,
+                          s * self.continuous_tol)
 
     def moved(self, T_new_old: np.ndarray) -> "Symmetries":
         """The same symmetries expressed in another frame: T_new_old (4, 4) maps old to new."""
         inv = invert(T_new_old)
         return Symmetries([T_new_old @ S @ inv for S in self.discrete],
-                          [(T_new_old[:3, :3] @ a, apply(T_new_old, o[None])[0]) for a, o in self.continuous], self.tol)
+                          [(T_new_old[:3, :3] @ a, apply(T_new_old, o[None])[0]) for a, o in self.continuous],
+                          self.tol, self.continuous_tol)
 
     def tolerance(self) -> dict[str, float]:
-        """The bounds every listed symmetry met, in the symmetries' length unit."""
-        return {"mean_surface_error": self.tol, "q95_surface_error": Q95_FACTOR * self.tol}
+        """The bounds every listed symmetry met, in the symmetries' length unit: the discrete
+        ones', and those of the turns about the continuous axes."""
+        return {"mean_surface_error": self.tol, "q95_surface_error": Q95_FACTOR * self.tol,
+                "continuous_mean_surface_error": self.continuous_tol,
+                "continuous_q95_surface_error": Q95_FACTOR * self.continuous_tol}
 
     def bop(self) -> dict:
         """`symmetries_discrete` (flattened row-major 4x4) and `symmetries_continuous` as in
@@ -202,27 +209,29 @@ def _passes(errors: np.ndarray, diameter: float, tol: float) -> bool:
 
 
 def object_symmetries(points: np.ndarray, distance: Callable[[np.ndarray], np.ndarray], diameter: float,
-                      tol: float = 0.01, search_points: int = 1500) -> Symmetries:
-    """The symmetries of a surface sampled by `points` (N, 3) (`_passes` at tol): its continuous
-    axes and the discrete transforms that no turn about them gives, each listed once up to those
-    turns (a cylinder: its axis and one half turn across). The candidates are searched on
-    `search_points` of the points, polished on four times as many and checked on all of them."""
+                      tol: float = 0.01, search_points: int = 1500, continuous_tol: float | None = None) -> Symmetries:
+    """The symmetries of a surface sampled by `points` (N, 3): its continuous axes (every check
+    turn `_passes` at `continuous_tol`, tol when None) and the discrete transforms (`_passes` at
+    tol) that no turn about them gives, each listed once up to those turns (a cylinder: its axis
+    and one half turn across). The candidates are searched on `search_points` of the points,
+    polished on four times as many and checked on all of them."""
+    ctol = tol if continuous_tol is None else continuous_tol
     rng = np.random.default_rng(0)
     few = points[rng.permutation(len(points))[:search_points]]
-    cont = [(a, o) for a, o in continuous_axes(few, distance, diameter, tol)
-            if all(_passes(distance(apply(turn_about(a, o, np.radians(d)), points)), diameter, tol) for d in CONTINUOUS_CHECK_DEG)]
+    cont = [(a, o) for a, o in continuous_axes(few, distance, diameter, ctol)
+            if all(_passes(distance(apply(turn_about(a, o, np.radians(d)), points)), diameter, ctol) for d in CONTINUOUS_CHECK_DEG)]
     polish = points[rng.permutation(len(points))[:4 * search_points]]
     tree = cKDTree(polish)
     kept: list[tuple[float, np.ndarray]] = []
     for T in find_symmetries(few, distance, diameter, tol, skip_axes=tuple(a for a, _ in cont))[1:]:
         T = _icp_polish(polish, tree, T)
         errors = distance(apply(T, points))
-        if not _passes(errors, diameter, tol) or any(is_turn_about(T, a, o, diameter, 3 * tol) for a, o in cont):
+        if not _passes(errors, diameter, tol) or any(is_turn_about(T, a, o, diameter, 3 * ctol) for a, o in cont):
             continue
         twin = [i for i, (_, K) in enumerate(kept) if rotation_angle_deg(K[:3, :3].T @ T[:3, :3]) < 10
-                or any(is_turn_about(T @ np.linalg.inv(K), a, o, diameter, 3 * tol) for a, o in cont)]
+                or any(is_turn_about(T @ np.linalg.inv(K), a, o, diameter, 3 * ctol) for a, o in cont)]
         if not twin:
             kept.append((float(errors.mean()), T))
         elif errors.mean() < kept[twin[0]][0]:
             kept[twin[0]] = (float(errors.mean()), T)
-    return Symmetries([T for _, T in sorted(kept, key=lambda k: k[0])], cont, tol * diameter)
+    return Symmetries([T for _, T in sorted(kept, key=lambda k: k[0])], cont, tol * diameter, ctol * diameter)
