@@ -81,6 +81,9 @@ def main() -> None:
     ap.add_argument("--mesh", default=str(ROOT.parent / "shared/data/tless_scaled/obj_05.stl"))
     ap.add_argument("--work", default="/tmp/bench_feature")
     ap.add_argument("--skip-train", action="store_true", help="reuse the run in --work")
+    ap.add_argument("--no-rays", action="store_true", help="leave out the rays/s comparison with nerfacto")
+    ap.add_argument("--train-args", nargs=argparse.REMAINDER, default=[],
+                    help="more ns-train options for the timed training (last on the line), e.g. --pipeline.embed-negatives 500")
     args = ap.parse_args()
     work = Path(args.work)
     case, runs, export = work / "case", work / "runs", work / "export"
@@ -94,7 +97,9 @@ def main() -> None:
         sh(BIN / "nerfreg-synth", "--mesh", args.mesh, "--out", case, "--views", "60")
     run = runs / "seq1" / "nerfreg-feature" / "bench"
     if not args.skip_train:
-        results["train_wall_s"] = sh(BIN / "ns-train", "nerfreg-feature", "--data", case / "seq1", "--output-dir", runs, "--timestamp", "bench")
+        results["train_wall_s"] = sh(BIN / "ns-train", "nerfreg-feature", "--data", case / "seq1", "--output-dir", runs, "--timestamp", "bench",
+                                     *args.train_args)
+        results["train_args"] = args.train_args
         save()
     t = time.time()
     sh(BIN / "nerfreg-export", "--load-config", run / "config.yml", "--out", export, "--overwrite")
@@ -132,6 +137,9 @@ def main() -> None:
         save()
     del pipeline
 
+    if args.no_rays:
+        print(json.dumps(results, indent=2))
+        return
     results["rays_per_s"] = {m: rays_per_second(m, case / "seq1") for m in ("nerfreg-feature", "nerfacto")}
     results["rays_ratio"] = results["rays_per_s"]["nerfreg-feature"] / results["rays_per_s"]["nerfacto"]
     save()
