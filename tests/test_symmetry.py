@@ -64,10 +64,15 @@ def test_a_cylinder_has_its_axis_and_one_half_turn_across():
     assert all(_maps_onto_itself(cyl, pts, T) for T in expanded)
 
 
-def test_a_notch_breaks_the_cylinders_symmetries():
+def _notched_cylinder() -> trimesh.Trimesh:
+    """The cylinder with a box cut out of its rim at one end: no symmetry left."""
     notch = trimesh.creation.box(extents=[12.0, 12.0, 24.0])
     notch.apply_translation([15.0, 0.0, 19.0])
-    notched = _posed(_cylinder().difference(notch))
+    return _cylinder().difference(notch)
+
+
+def test_a_notch_breaks_the_cylinders_symmetries():
+    notched = _posed(_notched_cylinder())
     syms, _ = _symmetries(notched)
     assert syms.continuous == [] and syms.discrete == []
 
@@ -127,7 +132,5 @@ def test_a_rough_merged_cylinder_keeps_its_axis_and_a_rough_notched_one_gets_non
     # held to the discrete turns' tolerance, the same model has no axis: this test sees the regression
     assert model_symmetries(rough, d, continuous_tol=SYMMETRY_TOL).continuous == []
 
-    notch = trimesh.creation.box(extents=[12.0, 12.0, 24.0])
-    notch.apply_translation([15.0, 0.0, 19.0])
-    notched = _posed(_cylinder().difference(notch))
+    notched = _posed(_notched_cylinder())
     assert model_symmetries(_rough_merged_model(notched, 0.03), diameter(notched)).continuous == []
