@@ -137,12 +137,10 @@ def main() -> None:
         save()
     del pipeline
 
-    if args.no_rays:
-        print(json.dumps(results, indent=2))
-        return
-    results["rays_per_s"] = {m: rays_per_second(m, case / "seq1") for m in ("nerfreg-feature", "nerfacto")}
-    results["rays_ratio"] = results["rays_per_s"]["nerfreg-feature"] / results["rays_per_s"]["nerfacto"]
-    save()
+    if not args.no_rays:
+        results["rays_per_s"] = {m: rays_per_second(m, case / "seq1") for m in ("nerfreg-feature", "nerfacto")}
+        results["rays_ratio"] = results["rays_per_s"]["nerfreg-feature"] / results["rays_per_s"]["nerfacto"]
+        save()
     print(json.dumps(results, indent=2))
 
 
